@@ -1,0 +1,27 @@
+// What each ebats service declares on the broker (DESIGN.md "RabbitMQ
+// topology"). Every service declares what it publishes to or consumes, so
+// any of them can start first.
+#ifndef EBATS_LIBS_AMQP_EBATS_TOPOLOGY_H_
+#define EBATS_LIBS_AMQP_EBATS_TOPOLOGY_H_
+
+#include <string>
+#include <vector>
+
+#include "libs/amqp/topology.h"
+
+namespace ebats::amqp {
+
+// ebats.events, the scheduler's input queue, ebats.poison.
+Topology GatewayTopology(QueueType type);
+// The gateway's part plus ebats.ntask, ebats.results.
+Topology SchedulerTopology(QueueType type);
+// ebats.ntask, ebats.results, ebats.poison and the task and dead queues of
+// `topics`.
+Topology WorkerTopology(QueueType type, const std::vector<std::string>& topics);
+// ebats.task.<topic> bound to ebats.ntask with key <topic>, and
+// ebats.dead.<topic>.
+Topology TopicTopology(QueueType type, const std::string& topic);
+
+}  // namespace ebats::amqp
+
+#endif  // EBATS_LIBS_AMQP_EBATS_TOPOLOGY_H_

@@ -1,0 +1,634 @@
+#include "libs/amqp/session.h"
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <map>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "libs/amqp/wire.h"
+#include "libs/common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace ebats::amqp {
+namespace {
+
+constexpr amqp_channel_t kPublishChannel = 1;
+constexpr amqp_channel_t kAdminChannel = 2;
+// Our own sequence number on every publish, so a basic.return (which carries
+// no delivery tag) can be matched with the publish it refers to.
+constexpr char kSeqHeader[] = "x-ebats-seq";
+// How long an idle owner thread sleeps in poll(); heartbeats need far less.
+constexpr int kIdlePollMs = 100;
+// Frames handled before queued commands get a turn again.
+constexpr int kFramesPerTurn = 256;
+// On Shutdown, how long to wait for outstanding confirms.
+constexpr absl::Duration kShutdownConfirmWait = absl::Seconds(3);
+
+const absl::Status& StoppingStatus() {
+  static const auto* s = new absl::Status(absl::CancelledError("session stopping"));
+  return *s;
+}
+
+}  // namespace
+
+std::string Delivery::StringHeader(absl::string_view key) const {
+  for (const auto& [k, v] : headers) {
+    if (k != key) continue;
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    return absl::StrCat(std::get<int64_t>(v));
+  }
+  return "";
+}
+
+int64_t Delivery::IntHeader(absl::string_view key, int64_t fallback) const {
+  for (const auto& [k, v] : headers) {
+    if (k != key) continue;
+    if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+    int64_t parsed;
+    return absl::SimpleAtoi(std::get<std::string>(v), &parsed) ? parsed : fallback;
+  }
+  return fallback;
+}
+
+// The state of one connection attempt; lives on the owner thread only.
+class Session::Connection {
+ public:
+  Connection(Session& session, const BrokerUrl& url, uint64_t generation)
+      : s_(session), url_(url), generation_(generation), conn_(amqp_new_connection()) {}
+
+  ~Connection() {
+    FailPending(absl::UnavailableError(
+        "amqp.Publish: connection to broker lost before the publish was confirmed"));
+    amqp_destroy_connection(conn_);
+  }
+
+  absl::Status Open() {
+    const std::string op = absl::StrCat("amqp.Connect ", url_.Redacted());
+    if (url_.tls) {
+      return absl::UnimplementedError(absl::StrCat(op, ": amqps:// is not supported yet"));
+    }
+    amqp_socket_t* socket = amqp_tcp_socket_new(conn_);
+    if (socket == nullptr) return absl::InternalError(absl::StrCat(op, ": no socket"));
+    timeval tv = absl::ToTimeval(s_.options_.io_timeout);
+    int rc = amqp_socket_open_noblock(socket, url_.host.c_str(), url_.port, &tv);
+    if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, op);
+    amqp_set_handshake_timeout(conn_, &tv);
+    amqp_set_rpc_timeout(conn_, &tv);
+
+    wire::Table properties({{"connection_name", s_.options_.connection_name},
+                            {"product", std::string("ebats")}});
+    EBATS_RETURN_IF_ERROR(Check(
+        amqp_login_with_properties(conn_, url_.vhost.c_str(), 0, 131072,
+                                   s_.options_.heartbeat_seconds, &properties.get(),
+                                   AMQP_SASL_METHOD_PLAIN, url_.user.c_str(),
+                                   url_.password.c_str()),
+        op));
+    amqp_channel_open(conn_, kPublishChannel);
+    EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), op));
+    amqp_confirm_select(conn_, kPublishChannel);
+    EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), op));
+    amqp_channel_open(conn_, kAdminChannel);
+    return Check(amqp_get_rpc_reply(conn_), op);
+  }
+
+  // Declares `topology` on the admin channel. A refused declaration reopens
+  // that channel and returns the broker's reason (FAILED_PRECONDITION for
+  // different arguments); a connection error is returned as UNAVAILABLE and
+  // also marks the connection broken.
+  absl::Status DeclareTopology(const Topology& topology) {
+    for (const auto& exchange : topology.exchanges) {
+      amqp_exchange_declare(conn_, kAdminChannel, wire::Bytes(exchange.name),
+                            wire::Bytes(exchange.type), 0, 1, 0, 0, amqp_empty_table);
+      EBATS_RETURN_IF_ERROR(
+          CheckAdmin(absl::StrCat("amqp.Declare exchange ", exchange.name)));
+    }
+    for (const auto& queue : topology.queues) {
+      wire::Table arguments(queue.arguments);
+      amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0, 1, 0, 0,
+                         arguments.get());
+      absl::Status status = CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name));
+      if (absl::IsFailedPrecondition(status)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            status.message(),
+            " (the queue exists with other arguments, e.g. another EBATS_QUEUE_TYPE; "
+            "delete it or configure ebats to match)"));
+      }
+      EBATS_RETURN_IF_ERROR(status);
+      for (const auto& binding : queue.bindings) {
+        amqp_queue_bind(conn_, kAdminChannel, wire::Bytes(queue.name),
+                        wire::Bytes(binding.exchange), wire::Bytes(binding.routing_key),
+                        amqp_empty_table);
+        EBATS_RETURN_IF_ERROR(CheckAdmin(absl::StrCat("amqp.Bind ", queue.name)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartConsumers() {
+    if (s_.consumers_.empty()) return absl::OkStatus();
+    amqp_basic_qos(conn_, kPublishChannel, 0, s_.options_.prefetch, 0);
+    EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Qos"));
+    for (size_t i = 0; i < s_.consumers_.size(); ++i) {
+      const std::string& queue = s_.consumers_[i].first;
+      auto* ok = amqp_basic_consume(conn_, kPublishChannel, wire::Bytes(queue),
+                                    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+      EBATS_RETURN_IF_ERROR(
+          Check(amqp_get_rpc_reply(conn_), absl::StrCat("amqp.Consume ", queue)));
+      consumer_index_[wire::String(ok->consumer_tag)] = i;
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs commands and reads frames until the connection fails (its error is
+  // returned) or the session stops (StoppingStatus()).
+  absl::Status Serve() {
+    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0}, {s_.wake_fd_, POLLIN, 0}};
+    for (;;) {
+      std::deque<Command> batch;
+      bool stopping;
+      {
+        absl::MutexLock lock(&s_.mu_);
+        stopping = s_.stopping_;
+        batch.swap(s_.commands_);
+      }
+      s_.wake_pending_.store(false, std::memory_order_release);
+      for (auto& command : batch) {
+        absl::Status status = Execute(command);
+        if (!status.ok()) {
+          FailCommands(batch, status);
+          return status;
+        }
+      }
+      if (stopping) return Drain();
+
+      int frames = 0;
+      while (frames < kFramesPerTurn &&
+             (amqp_frames_enqueued(conn_) || amqp_data_in_buffer(conn_))) {
+        EBATS_RETURN_IF_ERROR(ReadFrame());
+        ++frames;
+      }
+      if (frames == 0 && batch.empty()) {
+        fds[0].revents = fds[1].revents = 0;
+        if (poll(fds, 2, kIdlePollMs) > 0 && (fds[1].revents & POLLIN)) {
+          uint64_t count;
+          [[maybe_unused]] ssize_t n = read(s_.wake_fd_, &count, sizeof(count));
+        }
+      }
+      // Also sends a heartbeat when one is due and notices a dead peer.
+      EBATS_RETURN_IF_ERROR(ReadFrame());
+    }
+  }
+
+  void Close() {
+    amqp_channel_close(conn_, kAdminChannel, AMQP_REPLY_SUCCESS);
+    amqp_channel_close(conn_, kPublishChannel, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+  }
+
+  void FailPending(const absl::Status& why) {
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [tag, p] : pending) p.done(why);
+  }
+
+ private:
+  struct Pending {
+    Completion done;
+    absl::Status returned;  // set when the broker returned the message
+  };
+
+  absl::Status Check(const amqp_rpc_reply_t& reply, absl::string_view op) {
+    return wire::CheckReply(reply, op).status;
+  }
+
+  // Checks the last admin-channel RPC; reopens the channel after a refusal.
+  absl::Status CheckAdmin(absl::string_view op) {
+    wire::ReplyError error = wire::CheckReply(amqp_get_rpc_reply(conn_), op);
+    if (error.severity == wire::Severity::kChannel) {
+      amqp_channel_close_ok_t close_ok;
+      amqp_send_method(conn_, kAdminChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      amqp_channel_open(conn_, kAdminChannel);
+      absl::Status reopened = Check(amqp_get_rpc_reply(conn_), "amqp.ReopenChannel");
+      if (!reopened.ok()) return reopened;
+    }
+    return error.status;
+  }
+
+  // OK unless the connection is unusable.
+  absl::Status Execute(Command& command) {
+    switch (command.kind) {
+      case Command::Kind::kPublish:
+        return PublishNow(command);
+      case Command::Kind::kAck:
+      case Command::Kind::kReject: {
+        if (command.generation != generation_) return absl::OkStatus();
+        int rc = command.kind == Command::Kind::kAck
+                     ? amqp_basic_ack(conn_, kPublishChannel, command.delivery_tag, 0)
+                     : amqp_basic_reject(conn_, kPublishChannel, command.delivery_tag,
+                                         command.requeue ? 1 : 0);
+        return rc == AMQP_STATUS_OK ? absl::OkStatus() : wire::LibraryError(rc, "amqp.Ack");
+      }
+      case Command::Kind::kDeclare: {
+        absl::Status status = DeclareTopology(command.topology);
+        if (command.done) command.done(status);
+        // Only a lost connection ends the session's use of this connection.
+        return (status.ok() || !absl::IsUnavailable(status)) ? absl::OkStatus() : status;
+      }
+      case Command::Kind::kStopConsuming:
+        for (const auto& [tag, index] : consumer_index_) {
+          amqp_basic_cancel(conn_, kPublishChannel, wire::Bytes(tag));
+          EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Cancel"));
+        }
+        consumer_index_.clear();
+        return absl::OkStatus();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status PublishNow(Command& command) {
+    Message& m = command.message;
+    const uint64_t tag = next_tag_++;
+    m.headers.emplace_back(kSeqHeader, static_cast<int64_t>(tag));
+    wire::Table headers(m.headers);
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+                   AMQP_BASIC_HEADERS_FLAG;
+    props.content_type = amqp_cstring_bytes("application/x-protobuf");
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.headers = headers.get();
+    if (!m.type.empty()) {
+      props._flags |= AMQP_BASIC_TYPE_FLAG;
+      props.type = wire::Bytes(m.type);
+    }
+    if (!m.message_id.empty()) {
+      props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+      props.message_id = wire::Bytes(m.message_id);
+    }
+    int rc = amqp_basic_publish(conn_, kPublishChannel, wire::Bytes(m.exchange),
+                                wire::Bytes(m.routing_key), /*mandatory=*/1,
+                                /*immediate=*/0, &props, wire::Bytes(m.body));
+    if (rc != AMQP_STATUS_OK) {
+      absl::Status status = wire::LibraryError(rc, "amqp.Publish");
+      command.done(status);
+      return status;
+    }
+    pending_.emplace(tag, Pending{std::move(command.done), absl::OkStatus()});
+    return absl::OkStatus();
+  }
+
+  // Reads at most one frame without waiting.
+  absl::Status ReadFrame() {
+    timeval zero{0, 0};
+    amqp_frame_t frame;
+    int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &zero);
+    if (rc == AMQP_STATUS_TIMEOUT) return absl::OkStatus();
+    if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Read");
+    absl::Status status = HandleFrame(frame);
+    amqp_maybe_release_buffers(conn_);
+    return status;
+  }
+
+  absl::Status HandleFrame(const amqp_frame_t& frame) {
+    if (frame.frame_type != AMQP_FRAME_METHOD) return absl::OkStatus();
+    const amqp_method_t& method = frame.payload.method;
+    switch (method.id) {
+      case AMQP_BASIC_DELIVER_METHOD:
+        return OnDeliver(frame.channel,
+                         *static_cast<const amqp_basic_deliver_t*>(method.decoded));
+      case AMQP_BASIC_ACK_METHOD: {
+        const auto* ack = static_cast<const amqp_basic_ack_t*>(method.decoded);
+        Settle(ack->delivery_tag, ack->multiple, absl::OkStatus());
+        return absl::OkStatus();
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        const auto* nack = static_cast<const amqp_basic_nack_t*>(method.decoded);
+        Settle(nack->delivery_tag, nack->multiple,
+               absl::InternalError("amqp.Publish: the broker nacked the message"));
+        return absl::OkStatus();
+      }
+      case AMQP_BASIC_RETURN_METHOD:
+        return OnReturn(frame.channel,
+                        *static_cast<const amqp_basic_return_t*>(method.decoded));
+      case AMQP_BASIC_CANCEL_METHOD:
+        return absl::UnavailableError("amqp.Consume: the broker canceled a consumer "
+                                      "(queue deleted?); reconnecting");
+      case AMQP_CHANNEL_CLOSE_METHOD: {
+        const auto* close = static_cast<const amqp_channel_close_t*>(method.decoded);
+        std::string why = absl::StrCat("amqp: channel ", frame.channel,
+                                       " closed by broker: ", wire::String(close->reply_text));
+        amqp_channel_close_ok_t close_ok;
+        amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        FailPending(close->reply_code == 404 ? absl::NotFoundError(why)
+                                             : absl::UnavailableError(why));
+        return absl::UnavailableError(why);
+      }
+      case AMQP_CONNECTION_CLOSE_METHOD: {
+        const auto* close = static_cast<const amqp_connection_close_t*>(method.decoded);
+        amqp_connection_close_ok_t close_ok;
+        amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
+        return absl::UnavailableError(absl::StrCat(
+            "amqp: connection closed by broker: ", wire::String(close->reply_text)));
+      }
+      default:
+        return absl::OkStatus();
+    }
+  }
+
+  absl::Status OnDeliver(amqp_channel_t channel, const amqp_basic_deliver_t& deliver) {
+    Delivery delivery;
+    delivery.delivery_tag = deliver.delivery_tag;
+    delivery.redelivered = deliver.redelivered != 0;
+    delivery.exchange = wire::String(deliver.exchange);
+    delivery.routing_key = wire::String(deliver.routing_key);
+    delivery.connection_generation = generation_;
+    auto it = consumer_index_.find(wire::String(deliver.consumer_tag));
+    amqp_message_t message;
+    absl::Status read = Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Deliver");
+    if (!read.ok()) return read;
+    const amqp_basic_properties_t& p = message.properties;
+    if (p._flags & AMQP_BASIC_TYPE_FLAG) delivery.type = wire::String(p.type);
+    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) delivery.message_id = wire::String(p.message_id);
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG) delivery.headers = wire::ReadTable(p.headers);
+    delivery.body = wire::String(message.body);
+    amqp_destroy_message(&message);
+    if (it == consumer_index_.end()) {
+      // A delivery for a consumer we canceled; it will be redelivered.
+      return absl::OkStatus();
+    }
+    auto& [queue, handler] = s_.consumers_[it->second];
+    delivery.queue = queue;
+    handler(std::move(delivery));
+    return absl::OkStatus();
+  }
+
+  absl::Status OnReturn(amqp_channel_t channel, const amqp_basic_return_t& ret) {
+    std::string why = absl::StrCat(
+        "amqp.Publish: message returned as unroutable (exchange \"",
+        wire::String(ret.exchange), "\", routing key \"", wire::String(ret.routing_key),
+        "\"): ", wire::String(ret.reply_text));
+    amqp_message_t message;
+    absl::Status read = Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Return");
+    if (!read.ok()) return read;
+    int64_t seq = -1;
+    if (message.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
+      for (const auto& [key, value] : wire::ReadTable(message.properties.headers)) {
+        if (key == kSeqHeader && std::holds_alternative<int64_t>(value)) {
+          seq = std::get<int64_t>(value);
+        }
+      }
+    }
+    amqp_destroy_message(&message);
+    auto it = pending_.find(static_cast<uint64_t>(seq));
+    if (it != pending_.end()) it->second.returned = absl::NotFoundError(why);
+    return absl::OkStatus();
+  }
+
+  void Settle(uint64_t tag, bool multiple, const absl::Status& status) {
+    auto end = multiple ? pending_.upper_bound(tag) : pending_.find(tag);
+    auto begin = multiple ? pending_.begin() : end;
+    if (!multiple) {
+      if (end == pending_.end()) return;
+      ++end;
+    }
+    for (auto it = begin; it != end;) {
+      it->second.done(it->second.returned.ok() ? status : it->second.returned);
+      it = pending_.erase(it);
+    }
+  }
+
+  // Waits (bounded) for outstanding confirms, then reports stopping.
+  absl::Status Drain() {
+    absl::Time deadline = absl::Now() + kShutdownConfirmWait;
+    pollfd fd{amqp_get_sockfd(conn_), POLLIN, 0};
+    while (!pending_.empty() && absl::Now() < deadline) {
+      if (!amqp_frames_enqueued(conn_) && !amqp_data_in_buffer(conn_)) {
+        fd.revents = 0;
+        poll(&fd, 1, 50);
+      }
+      absl::Status status = ReadFrame();
+      if (!status.ok()) return status;
+    }
+    return StoppingStatus();
+  }
+
+  void FailCommands(std::deque<Command>& batch, const absl::Status& why) {
+    for (auto& command : batch) {
+      if (command.done) command.done(why);
+    }
+  }
+
+  Session& s_;
+  const BrokerUrl url_;
+  const uint64_t generation_;
+  amqp_connection_state_t conn_;
+  uint64_t next_tag_ = 1;
+  std::map<uint64_t, Pending> pending_;
+  std::map<std::string, size_t> consumer_index_;
+};
+
+Session::Session(SessionOptions options) : options_(std::move(options)) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+Session::~Session() {
+  Shutdown();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void Session::AddConsumer(std::string queue, DeliveryHandler handler) {
+  consumers_.emplace_back(std::move(queue), std::move(handler));
+}
+
+void Session::SetStateHandler(StateHandler handler) { state_handler_ = std::move(handler); }
+
+void Session::Start() {
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Session::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  FailQueued(absl::UnavailableError("amqp: session shut down"));
+}
+
+void Session::Wake() {
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+void Session::Post(Command command) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_ && up_.load(std::memory_order_acquire)) {
+      commands_.push_back(std::move(command));
+      command.done = nullptr;
+    }
+  }
+  if (command.done) {
+    command.done(absl::UnavailableError("amqp: not connected to any broker"));
+    return;
+  }
+  Wake();
+}
+
+void Session::Publish(Message message, Completion done) {
+  Command command;
+  command.kind = Command::Kind::kPublish;
+  command.message = std::move(message);
+  command.done = std::move(done);
+  Post(std::move(command));
+}
+
+absl::Status Session::PublishAndWait(Message message, absl::Duration timeout) {
+  struct Outcome {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  Publish(std::move(message), [outcome](absl::Status status) {
+    outcome->status = std::move(status);
+    outcome->done.Notify();
+  });
+  if (!outcome->done.WaitForNotificationWithTimeout(timeout)) {
+    return absl::DeadlineExceededError("amqp.Publish: no confirm in time");
+  }
+  return outcome->status;
+}
+
+void Session::Ack(const Delivery& delivery) {
+  Command command;
+  command.kind = Command::Kind::kAck;
+  command.delivery_tag = delivery.delivery_tag;
+  command.generation = delivery.connection_generation;
+  Post(std::move(command));
+}
+
+void Session::Reject(const Delivery& delivery, bool requeue) {
+  Command command;
+  command.kind = Command::Kind::kReject;
+  command.delivery_tag = delivery.delivery_tag;
+  command.generation = delivery.connection_generation;
+  command.requeue = requeue;
+  Post(std::move(command));
+}
+
+void Session::Declare(Topology topology, Completion done) {
+  {
+    absl::MutexLock lock(&mu_);
+    extra_topology_.Merge(topology);
+  }
+  Command command;
+  command.kind = Command::Kind::kDeclare;
+  command.topology = std::move(topology);
+  command.done = std::move(done);
+  Post(std::move(command));
+}
+
+void Session::StopConsuming() {
+  {
+    absl::MutexLock lock(&mu_);
+    consuming_ = false;
+  }
+  Command command;
+  command.kind = Command::Kind::kStopConsuming;
+  Post(std::move(command));
+}
+
+bool Session::Sleep(absl::Duration timeout) {
+  pollfd fd{wake_fd_, POLLIN, 0};
+  poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+  wake_pending_.store(false, std::memory_order_release);
+  absl::MutexLock lock(&mu_);
+  return !stopping_;
+}
+
+void Session::FailQueued(const absl::Status& why) {
+  std::deque<Command> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(commands_);
+  }
+  for (auto& command : queued) {
+    if (command.done) command.done(why);
+  }
+}
+
+void Session::Notify(bool up, const absl::Status& why) {
+  up_.store(up, std::memory_order_release);
+  if (state_handler_) state_handler_(up, why);
+}
+
+void Session::Run() {
+  absl::BitGen gen;
+  absl::Duration backoff = options_.reconnect_min;
+  size_t broker = 0;
+  bool was_up = false;
+  for (;;) {
+    Topology topology = options_.topology;
+    bool consuming;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      topology.Merge(extra_topology_);
+      consuming = consuming_;
+    }
+    const BrokerUrl& url = options_.brokers[broker];
+    Connection connection(*this, url, ++generation_);
+    absl::Status status = connection.Open();
+    if (status.ok()) status = connection.DeclareTopology(topology);
+    if (status.ok() && consuming) status = connection.StartConsumers();
+    if (status.ok()) {
+      connects_.fetch_add(1, std::memory_order_relaxed);
+      backoff = options_.reconnect_min;
+      spdlog::info("amqp: connected to {} ({})", url.Redacted(), options_.connection_name);
+      was_up = true;
+      Notify(true, absl::OkStatus());
+      status = connection.Serve();
+      {
+        // No command may slip in between here and the next connect.
+        absl::MutexLock lock(&mu_);
+        up_.store(false, std::memory_order_release);
+      }
+      if (status == StoppingStatus()) {
+        connection.Close();
+        Notify(false, status);
+        break;
+      }
+      spdlog::warn("amqp: connection to {} lost: {}", url.Redacted(), status.ToString());
+    } else if (absl::IsFailedPrecondition(status) || absl::IsPermissionDenied(status)) {
+      spdlog::error("amqp: cannot use broker {}: {}", url.Redacted(), status.ToString());
+    } else {
+      spdlog::warn("amqp: cannot connect to {}: {}", url.Redacted(), status.ToString());
+    }
+    if (was_up || !status.ok()) Notify(false, status);
+    was_up = false;
+    FailQueued(absl::UnavailableError(absl::StrCat("amqp: ", status.message())));
+    broker = (broker + 1) % options_.brokers.size();
+    // Full jitter keeps many services from reconnecting in lockstep.
+    absl::Duration wait = backoff * absl::Uniform(gen, 0.0, 1.0) + options_.reconnect_min / 2;
+    backoff = std::min(backoff * 2, options_.reconnect_max);
+    if (!Sleep(wait)) break;
+  }
+  up_.store(false, std::memory_order_release);
+}
+
+}  // namespace ebats::amqp

@@ -1,0 +1,181 @@
+// One AMQP connection and the thread that owns it.
+//
+// rabbitmq-c allows a connection and its channels to be used from one thread
+// only, so a Session owns a thread that does all I/O; other threads talk to it
+// by posting commands (Publish, Ack, Reject, Declare, StopConsuming), which
+// are thread-safe and never block on the network.
+//
+// Channel 1 carries publishes (confirm mode, every publish persistent and
+// mandatory) and consumers (manual acks, bounded prefetch). Channel 2 carries
+// declarations, so a refused declaration does not close the publish channel.
+//
+// The Session connects to the first broker URL that answers, declares its
+// topology, starts its consumers and reports "up". When the connection is
+// lost it fails every unconfirmed publish with UNAVAILABLE (the caller must
+// not assume it was accepted), reports "down", and reconnects with capped,
+// jittered backoff, trying the URLs in turn. It keeps doing so until
+// Shutdown().
+#ifndef EBATS_LIBS_AMQP_SESSION_H_
+#define EBATS_LIBS_AMQP_SESSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/amqp/broker_url.h"
+#include "libs/amqp/topology.h"
+
+namespace ebats::amqp {
+
+// A message to publish. Always persistent and mandatory.
+struct Message {
+  std::string exchange;  // "" is the default exchange (routing key = queue)
+  std::string routing_key;
+  std::string body;
+  std::string type;  // AMQP `type` property; tells message kinds apart
+  std::string message_id;
+  FieldTable headers;
+};
+
+// A message received by a consumer. Ack or Reject it exactly once.
+struct Delivery {
+  std::string queue;
+  std::string exchange;
+  std::string routing_key;
+  std::string body;
+  std::string type;
+  std::string message_id;
+  FieldTable headers;
+  bool redelivered = false;
+  uint64_t delivery_tag = 0;
+  // Which connection delivered it; an ack for an older one is dropped (the
+  // broker has already requeued the message).
+  uint64_t connection_generation = 0;
+
+  // The string or integer header `key`, or the fallback.
+  std::string StringHeader(absl::string_view key) const;
+  int64_t IntHeader(absl::string_view key, int64_t fallback = 0) const;
+};
+
+struct SessionOptions {
+  std::vector<BrokerUrl> brokers;
+  // Shown as the connection name in the broker's management tools.
+  std::string connection_name = "ebats";
+  int heartbeat_seconds = 10;
+  // Unacked deliveries per consumer; 0 means unlimited.
+  uint16_t prefetch = 64;
+  // Declared at every connect, before consumers start.
+  Topology topology;
+  absl::Duration reconnect_min = absl::Milliseconds(100);
+  absl::Duration reconnect_max = absl::Seconds(5);
+  // Connect, login and each synchronous broker call.
+  absl::Duration io_timeout = absl::Seconds(10);
+};
+
+class Session {
+ public:
+  // Runs on the Session thread; must not block. Ack or Reject the delivery
+  // later from any thread.
+  using DeliveryHandler = std::function<void(Delivery)>;
+  // Runs once with the publish's fate: OK once the broker confirmed it;
+  // UNAVAILABLE when not connected or the connection was lost before the
+  // confirm; INTERNAL when the broker nacked it; NOT_FOUND when it was
+  // returned as unroutable (or the exchange does not exist). Runs on the
+  // Session thread, or at once on the caller's thread when not connected.
+  using Completion = std::function<void(absl::Status)>;
+  // Runs on the Session thread whenever the connection goes up or down;
+  // `why` says why it is down (OK when up).
+  using StateHandler = std::function<void(bool up, const absl::Status& why)>;
+
+  explicit Session(SessionOptions options);
+  ~Session();  // Calls Shutdown().
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Before Start(): consume `queue` (declared by the topology) with `handler`.
+  void AddConsumer(std::string queue, DeliveryHandler handler);
+  // Before Start().
+  void SetStateHandler(StateHandler handler);
+
+  // Starts the owner thread. Returns at once; see IsUp().
+  void Start();
+  // Cancels consumers, fails queued and unconfirmed publishes with
+  // UNAVAILABLE, closes the connection and joins the thread. Unacked
+  // deliveries return to their queues. Idempotent.
+  void Shutdown();
+
+  // True while connected, with topology declared and consumers running.
+  bool IsUp() const { return up_.load(std::memory_order_acquire); }
+  // How many times a connection was established.
+  uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
+
+  // Publishes `message`; `done` runs once with the outcome. Thread-safe.
+  void Publish(Message message, Completion done);
+  // Publishes and waits for the outcome (for tools and tests).
+  absl::Status PublishAndWait(Message message,
+                              absl::Duration timeout = absl::Seconds(10));
+  // Acknowledges or rejects a delivery. Thread-safe.
+  void Ack(const Delivery& delivery);
+  void Reject(const Delivery& delivery, bool requeue);
+  // Declares more topology now and at every later connect; `done` runs with
+  // the outcome (UNAVAILABLE when not connected: it is still declared at the
+  // next connect). FAILED_PRECONDITION when an existing queue has other
+  // arguments. Thread-safe.
+  void Declare(Topology topology, Completion done);
+  // Cancels all consumers: no new deliveries arrive; unacked ones can still
+  // be acked. Used to drain on shutdown. Thread-safe.
+  void StopConsuming();
+
+ private:
+  struct Command {
+    enum class Kind { kPublish, kAck, kReject, kDeclare, kStopConsuming };
+    Kind kind = Kind::kPublish;
+    Message message;
+    Completion done;
+    Topology topology;
+    uint64_t delivery_tag = 0;
+    uint64_t generation = 0;
+    bool requeue = false;
+  };
+  class Connection;
+
+  void Post(Command command);
+  void Run();
+  void Wake();
+  // Waits up to `timeout` or until Wake(); false when stopping.
+  bool Sleep(absl::Duration timeout);
+  // Fails queued publishes and declarations (acks are dropped: the broker
+  // requeues those deliveries when the connection goes).
+  void FailQueued(const absl::Status& why);
+  void Notify(bool up, const absl::Status& why);
+
+  const SessionOptions options_;
+  std::vector<std::pair<std::string, DeliveryHandler>> consumers_;
+  StateHandler state_handler_;
+
+  absl::Mutex mu_;
+  std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
+  Topology extra_topology_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool consuming_ ABSL_GUARDED_BY(mu_) = true;
+
+  int wake_fd_ = -1;
+  std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> up_{false};
+  std::atomic<uint64_t> connects_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::thread thread_;
+  bool started_ = false;
+};
+
+}  // namespace ebats::amqp
+
+#endif  // EBATS_LIBS_AMQP_SESSION_H_

@@ -1,0 +1,77 @@
+#include "libs/client/client.h"
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "libs/rpc/status.h"
+
+namespace ebats::client {
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  gateway_ = v1::EventGateway::NewStub(
+      grpc::CreateChannel(options_.gateway_address, grpc::InsecureChannelCredentials()));
+  scheduler_ = v1::Scheduler::NewStub(
+      grpc::CreateChannel(options_.scheduler_address, grpc::InsecureChannelCredentials()));
+}
+
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> Client::Call(
+    Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(options_.timeout));
+  Response response;
+  grpc::Status status = (stub.*method)(&context, request, &response);
+  if (!status.ok()) return rpc::FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::PublishEventResponse> Client::PublishEvent(
+    const v1::PublishEventRequest& request) {
+  return Call(*gateway_, &v1::EventGateway::Stub::PublishEvent, request);
+}
+
+absl::StatusOr<v1::CreateTaskResponse> Client::CreateTask(const v1::CreateTaskRequest& request) {
+  return Call(*gateway_, &v1::EventGateway::Stub::CreateTask, request);
+}
+
+absl::StatusOr<v1::RegisterTaskResponse> Client::RegisterTask(
+    const v1::RegisterTaskRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::RegisterTask, request);
+}
+
+absl::Status Client::UnregisterTask(const v1::UnregisterTaskRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::UnregisterTask, request).status();
+}
+
+absl::StatusOr<v1::ListRegistrationsResponse> Client::ListRegistrations(
+    const v1::ListRegistrationsRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListRegistrations, request);
+}
+
+absl::StatusOr<v1::Task> Client::GetTask(const std::string& task_id) {
+  v1::GetTaskRequest request;
+  request.set_task_id(task_id);
+  auto response = Call(*scheduler_, &v1::Scheduler::Stub::GetTask, request);
+  if (!response.ok()) return response.status();
+  return response->task();
+}
+
+absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(const v1::ListTasksRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListTasks, request);
+}
+
+absl::StatusOr<v1::RegisterWorkerResponse> Client::RegisterWorker(
+    const v1::RegisterWorkerRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::RegisterWorker, request);
+}
+
+absl::Status Client::Heartbeat(const v1::HeartbeatRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::Heartbeat, request).status();
+}
+
+absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers, v1::ListWorkersRequest());
+}
+
+}  // namespace ebats::client

@@ -1,0 +1,56 @@
+#include "libs/domain/registration.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "libs/common/status_macros.h"
+#include "libs/domain/names.h"
+
+namespace ebats::domain {
+
+const std::vector<int64_t>& DefaultRetryIntervalsMs() {
+  static const auto* intervals = new std::vector<int64_t>{
+      5'000, 300'000, 600'000, 3'600'000, 7'200'000};
+  return *intervals;
+}
+
+absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy) {
+  for (int i = 0; i < policy.intervals_ms_size(); ++i) {
+    int64_t v = policy.intervals_ms(i);
+    if (v < 1 || v > kMaxDelayMs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "retry.intervals_ms[", i, "] = ", v, "; must be 1..", kMaxDelayMs));
+    }
+  }
+  if (policy.max_attempts() < 0) {
+    return absl::InvalidArgumentError("retry.max_attempts must not be negative");
+  }
+  if (policy.timeout_ms() < 0) {
+    return absl::InvalidArgumentError("retry.timeout_ms must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRegistration(const v1::Registration& registration) {
+  EBATS_RETURN_IF_ERROR(ValidateEventName(registration.event()));
+  EBATS_RETURN_IF_ERROR(ValidateTopicName(registration.topic()));
+  EBATS_RETURN_IF_ERROR(ValidateTaskName(registration.task()));
+  if (registration.delay_ms() < 0 || registration.delay_ms() > kMaxDelayMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "delay_ms = ", registration.delay_ms(), "; must be 0..", kMaxDelayMs));
+  }
+  return ValidateRetryPolicy(registration.retry());
+}
+
+int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy) {
+  if (policy.max_attempts() > 0) return policy.max_attempts();
+  size_t intervals = policy.intervals_ms_size() > 0
+                         ? policy.intervals_ms_size()
+                         : DefaultRetryIntervalsMs().size();
+  return static_cast<int32_t>(intervals) + 1;
+}
+
+bool SameSettings(const v1::Registration& a, const v1::Registration& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+}  // namespace ebats::domain

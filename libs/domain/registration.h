@@ -1,0 +1,36 @@
+// Rules for registrations and retry policies.
+#ifndef EBATS_LIBS_DOMAIN_REGISTRATION_H_
+#define EBATS_LIBS_DOMAIN_REGISTRATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "ebats/v1/types.pb.h"
+
+namespace ebats::domain {
+
+// Longest accepted delay: a little over a year, in milliseconds.
+inline constexpr int64_t kMaxDelayMs = int64_t{400} * 24 * 3600 * 1000;
+
+// The default retry intervals (the original system's): 5 s, 5 min, 10 min,
+// 1 h, 2 h.
+const std::vector<int64_t>& DefaultRetryIntervalsMs();
+
+// Checks intervals (each 1 ms..kMaxDelayMs), max_attempts (>= 0) and timeout
+// (>= 0). INVALID_ARGUMENT names the bad field.
+absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy);
+
+// Checks names, delay and retry policy. INVALID_ARGUMENT names the bad field.
+absl::Status ValidateRegistration(const v1::Registration& registration);
+
+// Runs allowed in total: max_attempts, or (intervals or default) + 1.
+int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy);
+
+// True when two registrations of the same (event, topic, task) have the same
+// settings, so registering again is a no-op rather than ALREADY_EXISTS.
+bool SameSettings(const v1::Registration& a, const v1::Registration& b);
+
+}  // namespace ebats::domain
+
+#endif  // EBATS_LIBS_DOMAIN_REGISTRATION_H_

@@ -1,0 +1,53 @@
+#include "libs/domain/registration.h"
+
+#include "gtest/gtest.h"
+
+namespace ebats::domain {
+namespace {
+
+v1::Registration Make(const char* event, const char* topic, const char* task) {
+  v1::Registration r;
+  r.set_event(event);
+  r.set_topic(topic);
+  r.set_task(task);
+  return r;
+}
+
+TEST(RegistrationTest, ValidRegistrationPasses) {
+  auto r = Make("order_created", "demo", "closeOrder");
+  r.set_delay_ms(10'000);
+  EXPECT_TRUE(ValidateRegistration(r).ok());
+}
+
+TEST(RegistrationTest, BadFieldsAreNamed) {
+  EXPECT_FALSE(ValidateRegistration(Make("", "demo", "t")).ok());
+  EXPECT_FALSE(ValidateRegistration(Make("e", "de.mo", "t")).ok());
+  auto r = Make("e", "demo", "t");
+  r.set_delay_ms(-1);
+  EXPECT_NE(ValidateRegistration(r).message().find("delay_ms"), absl::string_view::npos);
+  r.set_delay_ms(0);
+  r.mutable_retry()->add_intervals_ms(0);
+  EXPECT_NE(ValidateRegistration(r).message().find("intervals_ms[0]"),
+            absl::string_view::npos);
+}
+
+TEST(RegistrationTest, MaxAttemptsDefaultsToIntervalsPlusOne) {
+  v1::RetryPolicy policy;
+  EXPECT_EQ(EffectiveMaxAttempts(policy), 6);
+  policy.add_intervals_ms(10);
+  policy.add_intervals_ms(20);
+  EXPECT_EQ(EffectiveMaxAttempts(policy), 3);
+  policy.set_max_attempts(9);
+  EXPECT_EQ(EffectiveMaxAttempts(policy), 9);
+}
+
+TEST(RegistrationTest, SameSettingsComparesEverything) {
+  auto a = Make("e", "demo", "t");
+  auto b = a;
+  EXPECT_TRUE(SameSettings(a, b));
+  b.set_delay_ms(5);
+  EXPECT_FALSE(SameSettings(a, b));
+}
+
+}  // namespace
+}  // namespace ebats::domain

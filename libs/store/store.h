@@ -1,0 +1,92 @@
+// The scheduler's durable state: registrations, task records and workers,
+// in one SQLite file (WAL mode). Survives restarts.
+//
+// Thread-safe: all methods may be called from any thread; writes are
+// serialized internally. Batch methods run in one transaction.
+#ifndef EBATS_LIBS_STORE_STORE_H_
+#define EBATS_LIBS_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "ebats/v1/messages.pb.h"
+#include "ebats/v1/types.pb.h"
+#include "libs/store/sqlite_db.h"
+
+namespace ebats::store {
+
+struct TaskFilter {
+  std::string event_id;  // empty = any
+  std::string topic;     // empty = any
+  v1::TaskState state = v1::TASK_STATE_UNSPECIFIED;  // unspecified = any
+};
+
+struct TaskPage {
+  std::vector<v1::Task> tasks;
+  std::string next_page_token;  // empty when there is no further page
+};
+
+// What InsertTasks found for one task.
+enum class InsertOutcome {
+  kInserted,            // new record
+  kExistsNotDispatched, // recorded before, never confirmed dispatched
+  kExistsDispatched,    // recorded and dispatched before: do not send again
+};
+
+class Store {
+ public:
+  // Opens or creates the store at `path` (":memory:" for tests) and creates
+  // the schema. UNAVAILABLE when the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+
+  // Adds a registration. Returns true when created, false when the same
+  // registration (same settings) already existed; ALREADY_EXISTS when one with
+  // the same (event, topic, task) has other settings.
+  absl::StatusOr<bool> PutRegistration(const v1::Registration& registration);
+  // NOT_FOUND when there is no such registration.
+  absl::Status DeleteRegistration(absl::string_view event, absl::string_view topic,
+                                  absl::string_view task);
+  // Registrations under `event`, or all when it is empty; ordered by key.
+  absl::StatusOr<std::vector<v1::Registration>> ListRegistrations(
+      absl::string_view event);
+
+  // Records new tasks (existing ids are left as they are) and says for each
+  // task what was found. `outcomes` gets one entry per task.
+  absl::Status InsertTasks(const std::vector<v1::Task>& tasks,
+                           std::vector<InsertOutcome>* outcomes);
+  // Marks tasks as confirmed on ebats.ntask.
+  absl::Status MarkDispatched(const std::vector<std::string>& task_ids, int64_t now_ms);
+  // NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::Task> GetTask(absl::string_view task_id);
+  // Newest first. page_size is clamped to 1..1000 (0 = 100). INVALID_ARGUMENT
+  // for a malformed page token.
+  absl::StatusOr<TaskPage> ListTasks(const TaskFilter& filter, int page_size,
+                                     absl::string_view page_token);
+  // Applies worker reports in order, in one transaction. Reports for unknown
+  // tasks are skipped and counted in `unknown` (may be null). A STARTED report
+  // never moves a finished task back.
+  absl::Status ApplyResults(const std::vector<v1::TaskResult>& results, int* unknown);
+
+  // Inserts or replaces a worker.
+  absl::Status PutWorker(const v1::Worker& worker);
+  // NOT_FOUND when the worker is unknown.
+  absl::Status TouchWorker(absl::string_view worker_id, int64_t now_ms);
+  absl::StatusOr<std::vector<v1::Worker>> ListWorkers();
+
+ private:
+  explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  absl::Status Init();
+
+  absl::Mutex mu_;
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ebats::store
+
+#endif  // EBATS_LIBS_STORE_STORE_H_

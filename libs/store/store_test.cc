@@ -1,0 +1,185 @@
+#include "libs/store/store.h"
+
+#include <cstdio>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace ebats::store {
+namespace {
+
+std::unique_ptr<Store> OpenMemory() {
+  auto store = Store::Open(":memory:");
+  EXPECT_TRUE(store.ok()) << store.status();
+  return *std::move(store);
+}
+
+v1::Registration Reg(const char* event, const char* topic, const char* task) {
+  v1::Registration r;
+  r.set_event(event);
+  r.set_topic(topic);
+  r.set_task(task);
+  return r;
+}
+
+v1::Task NewTask(const std::string& id, const std::string& topic = "demo") {
+  v1::Task t;
+  t.set_id(id);
+  t.set_event_id("ev1");
+  t.set_event("order_paid");
+  t.set_topic(topic);
+  t.set_task("virtualShipping");
+  t.set_params(R"({"order_id": "FB138020392193312"})");
+  t.set_state(v1::TASK_STATE_PENDING);
+  t.set_max_attempts(6);
+  t.set_publish_time_ms(1000);
+  t.set_due_time_ms(1000);
+  return t;
+}
+
+TEST(StoreTest, RegistrationIsIdempotentForSameSettings) {
+  auto store = OpenMemory();
+  EXPECT_EQ(*store->PutRegistration(Reg("e", "demo", "t")), true);
+  EXPECT_EQ(*store->PutRegistration(Reg("e", "demo", "t")), false);
+  auto other = Reg("e", "demo", "t");
+  other.set_delay_ms(10);
+  EXPECT_EQ(store->PutRegistration(other).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST(StoreTest, ListAndDeleteRegistrations) {
+  auto store = OpenMemory();
+  ASSERT_TRUE(store->PutRegistration(Reg("a", "demo", "t1")).ok());
+  ASSERT_TRUE(store->PutRegistration(Reg("b", "demo", "t2")).ok());
+  EXPECT_EQ(store->ListRegistrations("")->size(), 2u);
+  EXPECT_EQ(store->ListRegistrations("a")->size(), 1u);
+  EXPECT_TRUE(store->DeleteRegistration("a", "demo", "t1").ok());
+  EXPECT_EQ(store->DeleteRegistration("a", "demo", "t1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->ListRegistrations("")->size(), 1u);
+}
+
+TEST(StoreTest, InsertTasksReportsExistingAndDispatched) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
+  EXPECT_EQ(outcomes, (std::vector<InsertOutcome>{InsertOutcome::kInserted,
+                                                  InsertOutcome::kInserted}));
+  ASSERT_TRUE(store->MarkDispatched({"t1"}, 2000).ok());
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
+  EXPECT_EQ(outcomes, (std::vector<InsertOutcome>{InsertOutcome::kExistsDispatched,
+                                                  InsertOutcome::kExistsNotDispatched}));
+}
+
+TEST(StoreTest, GetTaskKeepsParamsByteExact) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1")}, &outcomes).ok());
+  auto task = store->GetTask("t1");
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->params(), R"({"order_id": "FB138020392193312"})");
+  EXPECT_EQ(task->state(), v1::TASK_STATE_PENDING);
+  EXPECT_EQ(store->GetTask("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(StoreTest, ResultsMoveTheStateForward) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1")}, &outcomes).ok());
+  v1::TaskResult started;
+  started.set_task_id("t1");
+  started.set_outcome(v1::OUTCOME_STARTED);
+  started.set_attempt(1);
+  started.set_start_time_ms(1005);
+  started.set_worker_id("w1");
+  v1::TaskResult done = started;
+  done.set_outcome(v1::OUTCOME_SUCCEEDED);
+  done.set_finish_time_ms(1010);
+  done.set_time_used_us(5000);
+  done.set_message("shipped");
+  int unknown = -1;
+  ASSERT_TRUE(store->ApplyResults({started, done, started}, &unknown).ok());
+  EXPECT_EQ(unknown, 0);
+  auto task = store->GetTask("t1");
+  ASSERT_TRUE(task.ok());
+  EXPECT_EQ(task->state(), v1::TASK_STATE_SUCCEEDED);  // late STARTED ignored
+  EXPECT_EQ(task->attempts(), 1);
+  EXPECT_EQ(task->lateness_ms(), 5);
+  EXPECT_EQ(task->message(), "shipped");
+  EXPECT_EQ(task->worker_id(), "w1");
+
+  v1::TaskResult stray = done;
+  stray.set_task_id("nope");
+  ASSERT_TRUE(store->ApplyResults({stray}, &unknown).ok());
+  EXPECT_EQ(unknown, 1);
+}
+
+TEST(StoreTest, FailedGoesDead) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1")}, &outcomes).ok());
+  v1::TaskResult failed;
+  failed.set_task_id("t1");
+  failed.set_outcome(v1::OUTCOME_FAILED);
+  failed.set_attempt(1);
+  ASSERT_TRUE(store->ApplyResults({failed}, nullptr).ok());
+  EXPECT_EQ(store->GetTask("t1")->state(), v1::TASK_STATE_DEAD);
+  EXPECT_EQ(store->GetTask("t1")->dead_reason(), "failed");
+}
+
+TEST(StoreTest, ListTasksFiltersAndPages) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 5; ++i) tasks.push_back(NewTask("t" + std::to_string(i)));
+  tasks.push_back(NewTask("x", "other"));
+  ASSERT_TRUE(store->InsertTasks(tasks, &outcomes).ok());
+  TaskFilter demo;
+  demo.topic = "demo";
+  auto first = store->ListTasks(demo, 2, "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->tasks.size(), 2u);
+  EXPECT_EQ(first->tasks[0].id(), "t4");  // newest first
+  std::vector<std::string> seen;
+  std::string token = first->next_page_token;
+  for (const auto& t : first->tasks) seen.push_back(t.id());
+  while (!token.empty()) {
+    auto page = store->ListTasks(demo, 2, token);
+    ASSERT_TRUE(page.ok());
+    for (const auto& t : page->tasks) seen.push_back(t.id());
+    token = page->next_page_token;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"t4", "t3", "t2", "t1", "t0"}));
+  TaskFilter succeeded;
+  succeeded.state = v1::TASK_STATE_SUCCEEDED;
+  EXPECT_TRUE(store->ListTasks(succeeded, 0, "")->tasks.empty());
+  EXPECT_EQ(store->ListTasks(demo, 2, "garbage").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StoreTest, SurvivesReopen) {
+  std::string path = ::testing::TempDir() + "/store_reopen.db";
+  std::remove(path.c_str());
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->PutRegistration(Reg("e", "demo", "t")).ok());
+  }
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
+}
+
+TEST(StoreTest, WorkersHeartbeat) {
+  auto store = OpenMemory();
+  v1::Worker w;
+  w.set_id("w1");
+  w.add_topics("demo");
+  ASSERT_TRUE(store->PutWorker(w).ok());
+  EXPECT_TRUE(store->TouchWorker("w1", 42).ok());
+  EXPECT_EQ(store->TouchWorker("w2", 42).code(), absl::StatusCode::kNotFound);
+  auto workers = store->ListWorkers();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ((*workers)[0].last_heartbeat_ms(), 42);
+}
+
+}  // namespace
+}  // namespace ebats::store

@@ -1,0 +1,58 @@
+// Child processes for tests: started in their own process group so that
+// everything they spawn can be signalled and reaped together.
+#ifndef EBATS_TESTS_HARNESS_PROCESS_H_
+#define EBATS_TESTS_HARNESS_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ebats::testing {
+
+class ChildProcess {
+ public:
+  // Starts argv[0] (looked up in PATH) with the current environment plus
+  // `env`; stdout and stderr go to `log_path`.
+  static absl::StatusOr<ChildProcess> Start(const std::vector<std::string>& argv,
+                                            const std::map<std::string, std::string>& env,
+                                            const std::string& log_path);
+  ChildProcess() = default;
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  // Kills the whole process group and reaps the child.
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  // Sends `signal` to the process group.
+  void Signal(int signal);
+  // Waits up to `timeout` for the child to exit; returns its exit code (or
+  // 128 + signal). DEADLINE_EXCEEDED if it is still running.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  // SIGKILL to the group, then reap.
+  void Kill();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Runs a command to completion (bounded by `timeout`); returns its exit code.
+absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
+                               const std::map<std::string, std::string>& env,
+                               const std::string& log_path, absl::Duration timeout);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool PortOpen(int port);
+// A fresh directory under the test temp dir.
+std::string MakeTempDir(const std::string& prefix);
+
+}  // namespace ebats::testing
+
+#endif  // EBATS_TESTS_HARNESS_PROCESS_H_

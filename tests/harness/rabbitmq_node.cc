@@ -1,0 +1,93 @@
+#include "tests/harness/rabbitmq_node.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace ebats::testing {
+namespace {
+
+constexpr char kRabbitBin[] = "/usr/lib/rabbitmq/bin";
+
+}  // namespace
+
+RabbitMqNode::RabbitMqNode() {
+  dir_ = MakeTempDir("ebats-rabbitmq-");
+  amqp_port_ = FreePort();
+  dist_port_ = FreePort();
+  epmd_port_ = FreePort();
+  node_name_ = absl::StrCat("ebats-test-", amqp_port_, "@localhost");
+  std::ofstream(dir_ + "/rabbitmq.conf")
+      << "listeners.tcp.1 = 127.0.0.1:" << amqp_port_ << "\n"
+      << "loopback_users.guest = true\n"
+      << "log.console = false\n"
+      << "log.file.level = warning\n";
+  std::ofstream(dir_ + "/enabled_plugins") << "[].\n";
+}
+
+RabbitMqNode::~RabbitMqNode() {
+  if (server_.running()) {
+    Stop().IgnoreError();
+    server_.Kill();
+  }
+  RunCommand({"epmd", "-port", absl::StrCat(epmd_port_), "-kill"}, Env(),
+             dir_ + "/epmd.log", absl::Seconds(5))
+      .IgnoreError();
+}
+
+std::map<std::string, std::string> RabbitMqNode::Env() const {
+  return {
+      {"HOME", dir_},
+      {"RABBITMQ_NODENAME", node_name_},
+      {"RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1"},
+      {"RABBITMQ_NODE_PORT", absl::StrCat(amqp_port_)},
+      {"RABBITMQ_DIST_PORT", absl::StrCat(dist_port_)},
+      {"ERL_EPMD_ADDRESS", "127.0.0.1"},
+      {"ERL_EPMD_PORT", absl::StrCat(epmd_port_)},
+      {"RABBITMQ_MNESIA_BASE", dir_ + "/mnesia"},
+      {"RABBITMQ_LOG_BASE", dir_ + "/log"},
+      {"RABBITMQ_CONFIG_FILE", dir_ + "/rabbitmq.conf"},
+      {"RABBITMQ_ENABLED_PLUGINS_FILE", dir_ + "/enabled_plugins"},
+      {"RABBITMQ_PID_FILE", dir_ + "/rabbitmq.pid"},
+      {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}"},
+  };
+}
+
+std::string RabbitMqNode::url() const {
+  return absl::StrCat("amqp://guest:guest@127.0.0.1:", amqp_port_, "/");
+}
+
+absl::Status RabbitMqNode::Start() {
+  auto server = ChildProcess::Start({absl::StrCat(kRabbitBin, "/rabbitmq-server")}, Env(),
+                                    dir_ + "/server.log");
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    if (PortOpen(amqp_port_)) return absl::OkStatus();
+    if (auto exited = server_.Wait(absl::ZeroDuration()); exited.ok()) {
+      return absl::InternalError(absl::StrCat("rabbitmq-server exited with ", *exited,
+                                              "; see ", dir_, "/server.log"));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("rabbitmq-server did not open port ", amqp_port_, " within 60 s"));
+}
+
+absl::Status RabbitMqNode::Stop() {
+  if (!server_.running()) return absl::OkStatus();
+  auto code = RunCommand({absl::StrCat(kRabbitBin, "/rabbitmqctl"), "-n", node_name_, "stop"},
+                         Env(), dir_ + "/ctl.log", absl::Seconds(60));
+  auto exited = server_.Wait(absl::Seconds(30));
+  if (!exited.ok()) server_.Kill();
+  if (!code.ok() || *code != 0) {
+    return absl::InternalError(absl::StrCat("rabbitmqctl stop failed; see ", dir_, "/ctl.log"));
+  }
+  return absl::OkStatus();
+}
+
+void RabbitMqNode::Kill() { server_.Kill(); }
+
+}  // namespace ebats::testing

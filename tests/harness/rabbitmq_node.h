@@ -1,0 +1,46 @@
+// A private RabbitMQ node for tests: Debian's rabbitmq-server on free
+// loopback ports (AMQP, Erlang distribution, epmd), with its data in a temp
+// dir. Never touches a developer's own broker.
+#ifndef EBATS_TESTS_HARNESS_RABBITMQ_NODE_H_
+#define EBATS_TESTS_HARNESS_RABBITMQ_NODE_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "tests/harness/process.h"
+
+namespace ebats::testing {
+
+class RabbitMqNode {
+ public:
+  RabbitMqNode();
+  // Stops the node and its epmd.
+  ~RabbitMqNode();
+
+  // Starts the node and waits until it accepts AMQP connections.
+  absl::Status Start();
+  // Graceful stop (rabbitmqctl stop); data is kept for Start().
+  absl::Status Stop();
+  // SIGKILL of the whole node.
+  void Kill();
+
+  int amqp_port() const { return amqp_port_; }
+  // amqp://guest:guest@127.0.0.1:<port>/ (guest works on loopback).
+  std::string url() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::map<std::string, std::string> Env() const;
+
+  std::string dir_;
+  std::string node_name_;
+  int amqp_port_ = 0;
+  int dist_port_ = 0;
+  int epmd_port_ = 0;
+  ChildProcess server_;
+};
+
+}  // namespace ebats::testing
+
+#endif  // EBATS_TESTS_HARNESS_RABBITMQ_NODE_H_

@@ -1,0 +1,211 @@
+// The AMQP layer against a real RabbitMQ: confirms, returns, consumers,
+// refused declarations, outages.
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/amqp/session.h"
+#include "tests/harness/broker_environment.h"
+#include "tests/harness/wait.h"
+
+namespace ebats::amqp {
+namespace {
+
+using ::ebats::testing::BrokerEnvironment;
+using ::ebats::testing::WaitFor;
+
+SessionOptions Options(Topology topology = {}) {
+  SessionOptions options;
+  options.brokers = *ParseBrokerUrls(BrokerEnvironment::Node().url());
+  options.topology = std::move(topology);
+  options.connection_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return options;
+}
+
+Topology OneQueue(const std::string& name, QueueType type = QueueType::kQuorum) {
+  Topology t;
+  t.exchanges.push_back({"test.direct", "direct"});
+  QueueSpec q = DurableQueue(name, type);
+  q.bindings.push_back({"test.direct", name});
+  t.queues.push_back(q);
+  return t;
+}
+
+Message To(const std::string& key, std::string body) {
+  Message m;
+  m.exchange = "test.direct";
+  m.routing_key = key;
+  m.body = std::move(body);
+  return m;
+}
+
+// Collects deliveries from the Session thread.
+struct Inbox {
+  absl::Mutex mu;
+  std::vector<Delivery> deliveries;
+  Session::DeliveryHandler Handler() {
+    return [this](Delivery d) {
+      absl::MutexLock lock(&mu);
+      deliveries.push_back(std::move(d));
+    };
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu);
+    return deliveries.size();
+  }
+};
+
+TEST(AmqpSessionTest, PublishIsConfirmedAndConsumedWithHeaders) {
+  Inbox inbox;
+  Session session(Options(OneQueue("t.roundtrip")));
+  session.AddConsumer("t.roundtrip", inbox.Handler());
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+
+  Message m = To("t.roundtrip", std::string("bin\0ary", 7));
+  m.type = "ebats.task";
+  m.headers.emplace_back("x-ebats-attempt", int64_t{3});
+  m.headers.emplace_back("x-ebats-task-id", std::string("abc"));
+  ASSERT_TRUE(session.PublishAndWait(m).ok());
+
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 1; }));
+  absl::MutexLock lock(&inbox.mu);
+  const Delivery& d = inbox.deliveries[0];
+  EXPECT_EQ(d.body, std::string("bin\0ary", 7));
+  EXPECT_EQ(d.type, "ebats.task");
+  EXPECT_EQ(d.queue, "t.roundtrip");
+  EXPECT_EQ(d.IntHeader("x-ebats-attempt"), 3);
+  EXPECT_EQ(d.StringHeader("x-ebats-task-id"), "abc");
+  session.Ack(d);
+}
+
+TEST(AmqpSessionTest, ManyPipelinedPublishesAreAllConfirmed) {
+  Session session(Options(OneQueue("t.pipelined", QueueType::kClassic)));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  constexpr int kCount = 5000;
+  std::atomic<int> ok{0}, failed{0};
+  for (int i = 0; i < kCount; ++i) {
+    session.Publish(To("t.pipelined", std::to_string(i)), [&](absl::Status s) {
+      (s.ok() ? ok : failed).fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return ok + failed == kCount; }));
+  EXPECT_EQ(ok.load(), kCount);
+}
+
+TEST(AmqpSessionTest, UnroutableMessageIsAnError) {
+  Session session(Options(OneQueue("t.unroutable")));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  absl::Status status = session.PublishAndWait(To("no-such-queue", "x"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_NE(status.message().find("unroutable"), absl::string_view::npos) << status;
+  // The channel is still fine.
+  EXPECT_TRUE(session.PublishAndWait(To("t.unroutable", "y")).ok());
+}
+
+TEST(AmqpSessionTest, MissingExchangeFailsThePublishAndTheSessionRecovers) {
+  Session session(Options(OneQueue("t.recover")));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  Message m = To("t.recover", "x");
+  m.exchange = "no.such.exchange";
+  absl::Status status = session.PublishAndWait(m);
+  EXPECT_FALSE(status.ok());
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp() && session.connects() >= 2; }));
+  EXPECT_TRUE(session.PublishAndWait(To("t.recover", "y")).ok());
+}
+
+TEST(AmqpSessionTest, IncompatibleQueueIsReportedClearly) {
+  Session quorum(Options(OneQueue("t.conflict", QueueType::kQuorum)));
+  quorum.Start();
+  ASSERT_TRUE(WaitFor([&] { return quorum.IsUp(); }));
+  absl::Status declared = absl::UnknownError("not called");
+  absl::Notification done;
+  quorum.Declare(OneQueue("t.conflict", QueueType::kClassic), [&](absl::Status s) {
+    declared = s;
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(declared.code(), absl::StatusCode::kFailedPrecondition) << declared;
+  EXPECT_NE(declared.message().find("t.conflict"), absl::string_view::npos) << declared;
+  EXPECT_NE(declared.message().find("x-queue-type"), absl::string_view::npos) << declared;
+  // The publish channel was not affected.
+  EXPECT_TRUE(quorum.PublishAndWait(To("t.conflict", "z")).ok());
+}
+
+TEST(AmqpSessionTest, PublishWithoutBrokerIsUnavailableAtOnce) {
+  SessionOptions options = Options();
+  options.brokers = *ParseBrokerUrls("amqp://guest:guest@127.0.0.1:1/");
+  Session session(options);
+  session.Start();
+  absl::Status status = session.PublishAndWait(To("x", "y"), absl::Seconds(2));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_FALSE(session.IsUp());
+}
+
+TEST(AmqpSessionTest, FailsOverToTheNextBrokerUrl) {
+  SessionOptions options = Options(OneQueue("t.failover"));
+  options.brokers = *ParseBrokerUrls("amqp://guest:guest@127.0.0.1:1/," +
+                                     BrokerEnvironment::Node().url());
+  Session session(options);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  EXPECT_TRUE(session.PublishAndWait(To("t.failover", "x")).ok());
+}
+
+TEST(AmqpSessionTest, UnackedDeliveryComesBackAfterTheConsumerGoes) {
+  {
+    Session producer(Options(OneQueue("t.redeliver")));
+    producer.Start();
+    ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
+    ASSERT_TRUE(producer.PublishAndWait(To("t.redeliver", "once")).ok());
+  }
+  {
+    Inbox inbox;
+    Session consumer(Options(OneQueue("t.redeliver")));
+    consumer.AddConsumer("t.redeliver", inbox.Handler());
+    consumer.Start();
+    ASSERT_TRUE(WaitFor([&] { return inbox.size() == 1; }));
+    // Shut down without acking: the broker must keep the message.
+  }
+  Inbox inbox;
+  Session consumer(Options(OneQueue("t.redeliver")));
+  consumer.AddConsumer("t.redeliver", inbox.Handler());
+  consumer.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 1; }));
+  absl::MutexLock lock(&inbox.mu);
+  EXPECT_EQ(inbox.deliveries[0].body, "once");
+  EXPECT_TRUE(inbox.deliveries[0].redelivered);
+  consumer.Ack(inbox.deliveries[0]);
+}
+
+TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
+  SessionOptions options = Options(OneQueue("t.prefetch", QueueType::kClassic));
+  options.prefetch = 3;
+  Session producer(Options(OneQueue("t.prefetch", QueueType::kClassic)));
+  producer.Start();
+  ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(producer.PublishAndWait(To("t.prefetch", std::to_string(i))).ok());
+  }
+  Inbox inbox;
+  Session consumer(options);
+  consumer.AddConsumer("t.prefetch", inbox.Handler());
+  consumer.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 3; }));
+  // Give the broker a chance to overshoot; it must not.
+  EXPECT_FALSE(WaitFor([&] { return inbox.size() > 3; }, absl::Milliseconds(300)));
+  {
+    absl::MutexLock lock(&inbox.mu);
+    consumer.Ack(inbox.deliveries[0]);
+  }
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 4; }));
+}
+
+}  // namespace
+}  // namespace ebats::amqp
