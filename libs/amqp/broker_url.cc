@@ -9,8 +9,8 @@
 namespace ebats::amqp {
 
 std::string BrokerUrl::Redacted() const {
-  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, ":***@", host, ":", port,
-                      vhost == "/" ? "/" : absl::StrCat("/", vhost));
+  return absl::StrCat(tls ? "amqps" : "amqp", "://", user, ":***@", host, ":",
+                      port, vhost == "/" ? "/" : absl::StrCat("/", vhost));
 }
 
 absl::StatusOr<BrokerUrl> ParseBrokerUrl(absl::string_view url) {
@@ -30,17 +30,20 @@ absl::StatusOr<BrokerUrl> ParseBrokerUrl(absl::string_view url) {
   parsed.password = info.password;
   // The URI spec makes "amqp://h/" mean vhost "", which no broker has by
   // default; everyone means "/".
-  parsed.vhost = (info.vhost == nullptr || *info.vhost == '\0') ? "/" : info.vhost;
+  parsed.vhost =
+      (info.vhost == nullptr || *info.vhost == '\0') ? "/" : info.vhost;
   parsed.tls = info.ssl != 0;
   if (parsed.host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("broker URL \"", text, "\" has no host"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("broker URL \"", text, "\" has no host"));
   }
   return parsed;
 }
 
 absl::StatusOr<std::vector<BrokerUrl>> ParseBrokerUrls(absl::string_view urls) {
   std::vector<BrokerUrl> parsed;
-  for (absl::string_view part : absl::StrSplit(urls, ',', absl::SkipWhitespace())) {
+  for (absl::string_view part :
+       absl::StrSplit(urls, ',', absl::SkipWhitespace())) {
     auto url = ParseBrokerUrl(part);
     if (!url.ok()) return url.status();
     parsed.push_back(*std::move(url));

@@ -33,7 +33,8 @@ Topology TopicTopology(QueueType type, const std::string& topic) {
   return t;
 }
 
-Topology WorkerTopology(QueueType type, const std::vector<std::string>& topics) {
+Topology WorkerTopology(QueueType type,
+                        const std::vector<std::string>& topics) {
   Topology t;
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   t.queues.push_back(DurableQueue(names::kResultsQueue, type));

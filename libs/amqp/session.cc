@@ -33,7 +33,8 @@ constexpr int kFramesPerTurn = 256;
 constexpr absl::Duration kShutdownConfirmWait = absl::Seconds(3);
 
 const absl::Status& StoppingStatus() {
-  static const auto* s = new absl::Status(absl::CancelledError("session stopping"));
+  static const auto* s =
+      new absl::Status(absl::CancelledError("session stopping"));
   return *s;
 }
 
@@ -53,7 +54,8 @@ int64_t Delivery::IntHeader(absl::string_view key, int64_t fallback) const {
     if (k != key) continue;
     if (const auto* i = std::get_if<int64_t>(&v)) return *i;
     int64_t parsed;
-    return absl::SimpleAtoi(std::get<std::string>(v), &parsed) ? parsed : fallback;
+    return absl::SimpleAtoi(std::get<std::string>(v), &parsed) ? parsed
+                                                               : fallback;
   }
   return fallback;
 }
@@ -62,23 +64,30 @@ int64_t Delivery::IntHeader(absl::string_view key, int64_t fallback) const {
 class Session::Connection {
  public:
   Connection(Session& session, const BrokerUrl& url, uint64_t generation)
-      : s_(session), url_(url), generation_(generation), conn_(amqp_new_connection()) {}
+      : s_(session),
+        url_(url),
+        generation_(generation),
+        conn_(amqp_new_connection()) {}
 
   ~Connection() {
-    FailPending(absl::UnavailableError(
-        "amqp.Publish: connection to broker lost before the publish was confirmed"));
+    FailPending(
+        absl::UnavailableError("amqp.Publish: connection to broker lost before "
+                               "the publish was confirmed"));
     amqp_destroy_connection(conn_);
   }
 
   absl::Status Open() {
     const std::string op = absl::StrCat("amqp.Connect ", url_.Redacted());
     if (url_.tls) {
-      return absl::UnimplementedError(absl::StrCat(op, ": amqps:// is not supported yet"));
+      return absl::UnimplementedError(
+          absl::StrCat(op, ": amqps:// is not supported yet"));
     }
     amqp_socket_t* socket = amqp_tcp_socket_new(conn_);
-    if (socket == nullptr) return absl::InternalError(absl::StrCat(op, ": no socket"));
+    if (socket == nullptr)
+      return absl::InternalError(absl::StrCat(op, ": no socket"));
     timeval tv = absl::ToTimeval(s_.options_.io_timeout);
-    int rc = amqp_socket_open_noblock(socket, url_.host.c_str(), url_.port, &tv);
+    int rc =
+        amqp_socket_open_noblock(socket, url_.host.c_str(), url_.port, &tv);
     if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, op);
     amqp_set_handshake_timeout(conn_, &tv);
     amqp_set_rpc_timeout(conn_, &tv);
@@ -87,9 +96,9 @@ class Session::Connection {
                             {"product", std::string("ebats")}});
     EBATS_RETURN_IF_ERROR(Check(
         amqp_login_with_properties(conn_, url_.vhost.c_str(), 0, 131072,
-                                   s_.options_.heartbeat_seconds, &properties.get(),
-                                   AMQP_SASL_METHOD_PLAIN, url_.user.c_str(),
-                                   url_.password.c_str()),
+                                   s_.options_.heartbeat_seconds,
+                                   &properties.get(), AMQP_SASL_METHOD_PLAIN,
+                                   url_.user.c_str(), url_.password.c_str()),
         op));
     amqp_channel_open(conn_, kPublishChannel);
     EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), op));
@@ -106,27 +115,31 @@ class Session::Connection {
   absl::Status DeclareTopology(const Topology& topology) {
     for (const auto& exchange : topology.exchanges) {
       amqp_exchange_declare(conn_, kAdminChannel, wire::Bytes(exchange.name),
-                            wire::Bytes(exchange.type), 0, 1, 0, 0, amqp_empty_table);
+                            wire::Bytes(exchange.type), 0, 1, 0, 0,
+                            amqp_empty_table);
       EBATS_RETURN_IF_ERROR(
           CheckAdmin(absl::StrCat("amqp.Declare exchange ", exchange.name)));
     }
     for (const auto& queue : topology.queues) {
       wire::Table arguments(queue.arguments);
-      amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0, 1, 0, 0,
-                         arguments.get());
-      absl::Status status = CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name));
+      amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0, 1, 0,
+                         0, arguments.get());
+      absl::Status status =
+          CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name));
       if (absl::IsFailedPrecondition(status)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            status.message(),
-            " (the queue exists with other arguments, e.g. another EBATS_QUEUE_TYPE; "
-            "delete it or configure ebats to match)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(status.message(),
+                         " (the queue exists with other arguments, e.g. "
+                         "another EBATS_QUEUE_TYPE; "
+                         "delete it or configure ebats to match)"));
       }
       EBATS_RETURN_IF_ERROR(status);
       for (const auto& binding : queue.bindings) {
         amqp_queue_bind(conn_, kAdminChannel, wire::Bytes(queue.name),
-                        wire::Bytes(binding.exchange), wire::Bytes(binding.routing_key),
-                        amqp_empty_table);
-        EBATS_RETURN_IF_ERROR(CheckAdmin(absl::StrCat("amqp.Bind ", queue.name)));
+                        wire::Bytes(binding.exchange),
+                        wire::Bytes(binding.routing_key), amqp_empty_table);
+        EBATS_RETURN_IF_ERROR(
+            CheckAdmin(absl::StrCat("amqp.Bind ", queue.name)));
       }
     }
     return absl::OkStatus();
@@ -138,10 +151,11 @@ class Session::Connection {
     EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Qos"));
     for (size_t i = 0; i < s_.consumers_.size(); ++i) {
       const std::string& queue = s_.consumers_[i].first;
-      auto* ok = amqp_basic_consume(conn_, kPublishChannel, wire::Bytes(queue),
-                                    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-      EBATS_RETURN_IF_ERROR(
-          Check(amqp_get_rpc_reply(conn_), absl::StrCat("amqp.Consume ", queue)));
+      auto* ok =
+          amqp_basic_consume(conn_, kPublishChannel, wire::Bytes(queue),
+                             amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+      EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_),
+                                  absl::StrCat("amqp.Consume ", queue)));
       consumer_index_[wire::String(ok->consumer_tag)] = i;
     }
     return absl::OkStatus();
@@ -150,23 +164,12 @@ class Session::Connection {
   // Runs commands and reads frames until the connection fails (its error is
   // returned) or the session stops (StoppingStatus()).
   absl::Status Serve() {
-    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0}, {s_.wake_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0},
+                     {s_.wake_fd_, POLLIN, 0}};
     for (;;) {
-      std::deque<Command> batch;
       bool stopping;
-      {
-        absl::MutexLock lock(&s_.mu_);
-        stopping = s_.stopping_;
-        batch.swap(s_.commands_);
-      }
-      s_.wake_pending_.store(false, std::memory_order_release);
-      for (auto& command : batch) {
-        absl::Status status = Execute(command);
-        if (!status.ok()) {
-          FailCommands(batch, status);
-          return status;
-        }
-      }
+      size_t executed;
+      EBATS_RETURN_IF_ERROR(RunQueuedCommands(&stopping, &executed));
       if (stopping) return Drain();
 
       int frames = 0;
@@ -175,7 +178,7 @@ class Session::Connection {
         EBATS_RETURN_IF_ERROR(ReadFrame());
         ++frames;
       }
-      if (frames == 0 && batch.empty()) {
+      if (frames == 0 && executed == 0) {
         fds[0].revents = fds[1].revents = 0;
         if (poll(fds, 2, kIdlePollMs) > 0 && (fds[1].revents & POLLIN)) {
           uint64_t count;
@@ -214,12 +217,35 @@ class Session::Connection {
     wire::ReplyError error = wire::CheckReply(amqp_get_rpc_reply(conn_), op);
     if (error.severity == wire::Severity::kChannel) {
       amqp_channel_close_ok_t close_ok;
-      amqp_send_method(conn_, kAdminChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      amqp_send_method(conn_, kAdminChannel, AMQP_CHANNEL_CLOSE_OK_METHOD,
+                       &close_ok);
       amqp_channel_open(conn_, kAdminChannel);
-      absl::Status reopened = Check(amqp_get_rpc_reply(conn_), "amqp.ReopenChannel");
+      absl::Status reopened =
+          Check(amqp_get_rpc_reply(conn_), "amqp.ReopenChannel");
       if (!reopened.ok()) return reopened;
     }
     return error.status;
+  }
+
+  // Runs every queued command; an error means the connection is unusable
+  // (the commands not yet run are failed with it).
+  absl::Status RunQueuedCommands(bool* stopping, size_t* executed) {
+    std::deque<Command> batch;
+    {
+      absl::MutexLock lock(&s_.mu_);
+      *stopping = s_.stopping_;
+      batch.swap(s_.commands_);
+    }
+    s_.wake_pending_.store(false, std::memory_order_release);
+    *executed = batch.size();
+    for (auto& command : batch) {
+      absl::Status status = Execute(command);
+      if (!status.ok()) {
+        FailCommands(batch, status);
+        return status;
+      }
+    }
+    return absl::OkStatus();
   }
 
   // OK unless the connection is unusable.
@@ -231,21 +257,26 @@ class Session::Connection {
       case Command::Kind::kReject: {
         if (command.generation != generation_) return absl::OkStatus();
         int rc = command.kind == Command::Kind::kAck
-                     ? amqp_basic_ack(conn_, kPublishChannel, command.delivery_tag, 0)
-                     : amqp_basic_reject(conn_, kPublishChannel, command.delivery_tag,
+                     ? amqp_basic_ack(conn_, kPublishChannel,
+                                      command.delivery_tag, 0)
+                     : amqp_basic_reject(conn_, kPublishChannel,
+                                         command.delivery_tag,
                                          command.requeue ? 1 : 0);
-        return rc == AMQP_STATUS_OK ? absl::OkStatus() : wire::LibraryError(rc, "amqp.Ack");
+        return rc == AMQP_STATUS_OK ? absl::OkStatus()
+                                    : wire::LibraryError(rc, "amqp.Ack");
       }
       case Command::Kind::kDeclare: {
         absl::Status status = DeclareTopology(command.topology);
         if (command.done) command.done(status);
         // Only a lost connection ends the session's use of this connection.
-        return (status.ok() || !absl::IsUnavailable(status)) ? absl::OkStatus() : status;
+        return (status.ok() || !absl::IsUnavailable(status)) ? absl::OkStatus()
+                                                             : status;
       }
       case Command::Kind::kStopConsuming:
         for (const auto& [tag, index] : consumer_index_) {
           amqp_basic_cancel(conn_, kPublishChannel, wire::Bytes(tag));
-          EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Cancel"));
+          EBATS_RETURN_IF_ERROR(
+              Check(amqp_get_rpc_reply(conn_), "amqp.Cancel"));
         }
         consumer_index_.clear();
         return absl::OkStatus();
@@ -259,8 +290,8 @@ class Session::Connection {
     m.headers.emplace_back(kSeqHeader, static_cast<int64_t>(tag));
     wire::Table headers(m.headers);
     amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_HEADERS_FLAG;
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+                   AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;
     props.content_type = amqp_cstring_bytes("application/x-protobuf");
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
     props.headers = headers.get();
@@ -301,48 +332,58 @@ class Session::Connection {
     const amqp_method_t& method = frame.payload.method;
     switch (method.id) {
       case AMQP_BASIC_DELIVER_METHOD:
-        return OnDeliver(frame.channel,
-                         *static_cast<const amqp_basic_deliver_t*>(method.decoded));
+        return OnDeliver(
+            frame.channel,
+            *static_cast<const amqp_basic_deliver_t*>(method.decoded));
       case AMQP_BASIC_ACK_METHOD: {
         const auto* ack = static_cast<const amqp_basic_ack_t*>(method.decoded);
         Settle(ack->delivery_tag, ack->multiple, absl::OkStatus());
         return absl::OkStatus();
       }
       case AMQP_BASIC_NACK_METHOD: {
-        const auto* nack = static_cast<const amqp_basic_nack_t*>(method.decoded);
-        Settle(nack->delivery_tag, nack->multiple,
-               absl::InternalError("amqp.Publish: the broker nacked the message"));
+        const auto* nack =
+            static_cast<const amqp_basic_nack_t*>(method.decoded);
+        Settle(
+            nack->delivery_tag, nack->multiple,
+            absl::InternalError("amqp.Publish: the broker nacked the message"));
         return absl::OkStatus();
       }
       case AMQP_BASIC_RETURN_METHOD:
-        return OnReturn(frame.channel,
-                        *static_cast<const amqp_basic_return_t*>(method.decoded));
+        return OnReturn(frame.channel, *static_cast<const amqp_basic_return_t*>(
+                                           method.decoded));
       case AMQP_BASIC_CANCEL_METHOD:
-        return absl::UnavailableError("amqp.Consume: the broker canceled a consumer "
-                                      "(queue deleted?); reconnecting");
+        return absl::UnavailableError(
+            "amqp.Consume: the broker canceled a consumer "
+            "(queue deleted?); reconnecting");
       case AMQP_CHANNEL_CLOSE_METHOD: {
-        const auto* close = static_cast<const amqp_channel_close_t*>(method.decoded);
-        std::string why = absl::StrCat("amqp: channel ", frame.channel,
-                                       " closed by broker: ", wire::String(close->reply_text));
+        const auto* close =
+            static_cast<const amqp_channel_close_t*>(method.decoded);
+        std::string why = absl::StrCat(
+            "amqp: channel ", frame.channel,
+            " closed by broker: ", wire::String(close->reply_text));
         amqp_channel_close_ok_t close_ok;
-        amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD,
+                         &close_ok);
         FailPending(close->reply_code == 404 ? absl::NotFoundError(why)
                                              : absl::UnavailableError(why));
         return absl::UnavailableError(why);
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
-        const auto* close = static_cast<const amqp_connection_close_t*>(method.decoded);
+        const auto* close =
+            static_cast<const amqp_connection_close_t*>(method.decoded);
         amqp_connection_close_ok_t close_ok;
         amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
-        return absl::UnavailableError(absl::StrCat(
-            "amqp: connection closed by broker: ", wire::String(close->reply_text)));
+        return absl::UnavailableError(
+            absl::StrCat("amqp: connection closed by broker: ",
+                         wire::String(close->reply_text)));
       }
       default:
         return absl::OkStatus();
     }
   }
 
-  absl::Status OnDeliver(amqp_channel_t channel, const amqp_basic_deliver_t& deliver) {
+  absl::Status OnDeliver(amqp_channel_t channel,
+                         const amqp_basic_deliver_t& deliver) {
     Delivery delivery;
     delivery.delivery_tag = deliver.delivery_tag;
     delivery.redelivered = deliver.redelivered != 0;
@@ -351,12 +392,15 @@ class Session::Connection {
     delivery.connection_generation = generation_;
     auto it = consumer_index_.find(wire::String(deliver.consumer_tag));
     amqp_message_t message;
-    absl::Status read = Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Deliver");
+    absl::Status read =
+        Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Deliver");
     if (!read.ok()) return read;
     const amqp_basic_properties_t& p = message.properties;
     if (p._flags & AMQP_BASIC_TYPE_FLAG) delivery.type = wire::String(p.type);
-    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) delivery.message_id = wire::String(p.message_id);
-    if (p._flags & AMQP_BASIC_HEADERS_FLAG) delivery.headers = wire::ReadTable(p.headers);
+    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+      delivery.message_id = wire::String(p.message_id);
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG)
+      delivery.headers = wire::ReadTable(p.headers);
     delivery.body = wire::String(message.body);
     amqp_destroy_message(&message);
     if (it == consumer_index_.end()) {
@@ -369,17 +413,20 @@ class Session::Connection {
     return absl::OkStatus();
   }
 
-  absl::Status OnReturn(amqp_channel_t channel, const amqp_basic_return_t& ret) {
+  absl::Status OnReturn(amqp_channel_t channel,
+                        const amqp_basic_return_t& ret) {
     std::string why = absl::StrCat(
         "amqp.Publish: message returned as unroutable (exchange \"",
-        wire::String(ret.exchange), "\", routing key \"", wire::String(ret.routing_key),
-        "\"): ", wire::String(ret.reply_text));
+        wire::String(ret.exchange), "\", routing key \"",
+        wire::String(ret.routing_key), "\"): ", wire::String(ret.reply_text));
     amqp_message_t message;
-    absl::Status read = Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Return");
+    absl::Status read =
+        Check(amqp_read_message(conn_, channel, &message, 0), "amqp.Return");
     if (!read.ok()) return read;
     int64_t seq = -1;
     if (message.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
-      for (const auto& [key, value] : wire::ReadTable(message.properties.headers)) {
+      for (const auto& [key, value] :
+           wire::ReadTable(message.properties.headers)) {
         if (key == kSeqHeader && std::holds_alternative<int64_t>(value)) {
           seq = std::get<int64_t>(value);
         }
@@ -404,17 +451,26 @@ class Session::Connection {
     }
   }
 
-  // Waits (bounded) for outstanding confirms, then reports stopping.
+  // On Shutdown: keeps running acks (and any command already queued) and
+  // reading confirms until nothing is outstanding or a bounded wait is over,
+  // so a clean shutdown neither loses a confirm nor drops an ack.
   absl::Status Drain() {
     absl::Time deadline = absl::Now() + kShutdownConfirmWait;
-    pollfd fd{amqp_get_sockfd(conn_), POLLIN, 0};
-    while (!pending_.empty() && absl::Now() < deadline) {
+    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0},
+                     {s_.wake_fd_, POLLIN, 0}};
+    for (;;) {
+      bool stopping;
+      size_t executed;
+      EBATS_RETURN_IF_ERROR(RunQueuedCommands(&stopping, &executed));
+      if ((pending_.empty() && executed == 0) || absl::Now() >= deadline) break;
       if (!amqp_frames_enqueued(conn_) && !amqp_data_in_buffer(conn_)) {
-        fd.revents = 0;
-        poll(&fd, 1, 50);
+        fds[0].revents = fds[1].revents = 0;
+        if (poll(fds, 2, 20) > 0 && (fds[1].revents & POLLIN)) {
+          uint64_t count;
+          [[maybe_unused]] ssize_t n = read(s_.wake_fd_, &count, sizeof(count));
+        }
       }
-      absl::Status status = ReadFrame();
-      if (!status.ok()) return status;
+      EBATS_RETURN_IF_ERROR(ReadFrame());
     }
     return StoppingStatus();
   }
@@ -447,7 +503,9 @@ void Session::AddConsumer(std::string queue, DeliveryHandler handler) {
   consumers_.emplace_back(std::move(queue), std::move(handler));
 }
 
-void Session::SetStateHandler(StateHandler handler) { state_handler_ = std::move(handler); }
+void Session::SetStateHandler(StateHandler handler) {
+  state_handler_ = std::move(handler);
+}
 
 void Session::Start() {
   if (started_) return;
@@ -474,9 +532,13 @@ void Session::Wake() {
 }
 
 void Session::Post(Command command) {
+  // While shutting down, only acks and rejects of work already received are
+  // taken, so that draining consumers can settle what they finished.
+  const bool settles = command.kind == Command::Kind::kAck ||
+                       command.kind == Command::Kind::kReject;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_ && up_.load(std::memory_order_acquire)) {
+    if ((!stopping_ || settles) && up_.load(std::memory_order_acquire)) {
       commands_.push_back(std::move(command));
       command.done = nullptr;
     }
@@ -599,7 +661,8 @@ void Session::Run() {
     if (status.ok()) {
       connects_.fetch_add(1, std::memory_order_relaxed);
       backoff = options_.reconnect_min;
-      spdlog::info("amqp: connected to {} ({})", url.Redacted(), options_.connection_name);
+      spdlog::info("amqp: connected to {} ({})", url.Redacted(),
+                   options_.connection_name);
       was_up = true;
       Notify(true, absl::OkStatus());
       status = connection.Serve();
@@ -613,18 +676,24 @@ void Session::Run() {
         Notify(false, status);
         break;
       }
-      spdlog::warn("amqp: connection to {} lost: {}", url.Redacted(), status.ToString());
-    } else if (absl::IsFailedPrecondition(status) || absl::IsPermissionDenied(status)) {
-      spdlog::error("amqp: cannot use broker {}: {}", url.Redacted(), status.ToString());
+      spdlog::warn("amqp: connection to {} lost: {}", url.Redacted(),
+                   status.ToString());
+    } else if (absl::IsFailedPrecondition(status) ||
+               absl::IsPermissionDenied(status)) {
+      spdlog::error("amqp: cannot use broker {}: {}", url.Redacted(),
+                    status.ToString());
     } else {
-      spdlog::warn("amqp: cannot connect to {}: {}", url.Redacted(), status.ToString());
+      spdlog::warn("amqp: cannot connect to {}: {}", url.Redacted(),
+                   status.ToString());
     }
     if (was_up || !status.ok()) Notify(false, status);
     was_up = false;
-    FailQueued(absl::UnavailableError(absl::StrCat("amqp: ", status.message())));
+    FailQueued(
+        absl::UnavailableError(absl::StrCat("amqp: ", status.message())));
     broker = (broker + 1) % options_.brokers.size();
     // Full jitter keeps many services from reconnecting in lockstep.
-    absl::Duration wait = backoff * absl::Uniform(gen, 0.0, 1.0) + options_.reconnect_min / 2;
+    absl::Duration wait =
+        backoff * absl::Uniform(gen, 0.0, 1.0) + options_.reconnect_min / 2;
     backoff = std::min(backoff * 2, options_.reconnect_max);
     if (!Sleep(wait)) break;
   }

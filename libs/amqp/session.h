@@ -115,7 +115,9 @@ class Session {
   // True while connected, with topology declared and consumers running.
   bool IsUp() const { return up_.load(std::memory_order_acquire); }
   // How many times a connection was established.
-  uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
+  uint64_t connects() const {
+    return connects_.load(std::memory_order_relaxed);
+  }
 
   // Publishes `message`; `done` runs once with the outcome. Thread-safe.
   void Publish(Message message, Completion done);

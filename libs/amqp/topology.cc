@@ -21,14 +21,16 @@ absl::string_view QueueTypeName(QueueType type) {
 
 void Topology::Merge(const Topology& other) {
   for (const auto& exchange : other.exchanges) {
-    if (std::none_of(exchanges.begin(), exchanges.end(),
-                     [&](const ExchangeSpec& e) { return e.name == exchange.name; })) {
+    if (std::none_of(
+            exchanges.begin(), exchanges.end(),
+            [&](const ExchangeSpec& e) { return e.name == exchange.name; })) {
       exchanges.push_back(exchange);
     }
   }
   for (const auto& queue : other.queues) {
-    if (std::none_of(queues.begin(), queues.end(),
-                     [&](const QueueSpec& q) { return q.name == queue.name; })) {
+    if (std::none_of(queues.begin(), queues.end(), [&](const QueueSpec& q) {
+          return q.name == queue.name;
+        })) {
       queues.push_back(queue);
     }
   }

@@ -1,8 +1,7 @@
-#include "libs/amqp/ebats_topology.h"
-
 #include <algorithm>
 
 #include "gtest/gtest.h"
+#include "libs/amqp/ebats_topology.h"
 
 namespace ebats::amqp {
 namespace {
@@ -34,11 +33,13 @@ TEST(TopologyTest, WorkerDeclaresEachTopicOnce) {
   Topology t = WorkerTopology(QueueType::kQuorum, {"demo", "mail", "demo"});
   ASSERT_NE(Find(t, "ebats.task.demo"), nullptr);
   ASSERT_NE(Find(t, "ebats.dead.mail"), nullptr);
-  EXPECT_EQ(std::count_if(t.queues.begin(), t.queues.end(),
-                          [](const QueueSpec& q) { return q.name == "ebats.task.demo"; }),
+  EXPECT_EQ(std::count_if(
+                t.queues.begin(), t.queues.end(),
+                [](const QueueSpec& q) { return q.name == "ebats.task.demo"; }),
             1);
-  EXPECT_EQ(std::count_if(t.exchanges.begin(), t.exchanges.end(),
-                          [](const ExchangeSpec& e) { return e.name == "ebats.ntask"; }),
+  EXPECT_EQ(std::count_if(
+                t.exchanges.begin(), t.exchanges.end(),
+                [](const ExchangeSpec& e) { return e.name == "ebats.ntask"; }),
             1);
 }
 

@@ -35,12 +35,24 @@ FieldTable ReadTable(const amqp_table_t& table) {
       case AMQP_FIELD_KIND_BYTES:
         fields.emplace_back(std::move(key), String(v.value.bytes));
         break;
-      case AMQP_FIELD_KIND_I8: fields.emplace_back(std::move(key), int64_t{v.value.i8}); break;
-      case AMQP_FIELD_KIND_U8: fields.emplace_back(std::move(key), int64_t{v.value.u8}); break;
-      case AMQP_FIELD_KIND_I16: fields.emplace_back(std::move(key), int64_t{v.value.i16}); break;
-      case AMQP_FIELD_KIND_U16: fields.emplace_back(std::move(key), int64_t{v.value.u16}); break;
-      case AMQP_FIELD_KIND_I32: fields.emplace_back(std::move(key), int64_t{v.value.i32}); break;
-      case AMQP_FIELD_KIND_U32: fields.emplace_back(std::move(key), int64_t{v.value.u32}); break;
+      case AMQP_FIELD_KIND_I8:
+        fields.emplace_back(std::move(key), int64_t{v.value.i8});
+        break;
+      case AMQP_FIELD_KIND_U8:
+        fields.emplace_back(std::move(key), int64_t{v.value.u8});
+        break;
+      case AMQP_FIELD_KIND_I16:
+        fields.emplace_back(std::move(key), int64_t{v.value.i16});
+        break;
+      case AMQP_FIELD_KIND_U16:
+        fields.emplace_back(std::move(key), int64_t{v.value.u16});
+        break;
+      case AMQP_FIELD_KIND_I32:
+        fields.emplace_back(std::move(key), int64_t{v.value.i32});
+        break;
+      case AMQP_FIELD_KIND_U32:
+        fields.emplace_back(std::move(key), int64_t{v.value.u32});
+        break;
       case AMQP_FIELD_KIND_I64:
       case AMQP_FIELD_KIND_TIMESTAMP:
         fields.emplace_back(std::move(key), static_cast<int64_t>(v.value.i64));
@@ -62,7 +74,8 @@ ReplyError CheckReply(const amqp_rpc_reply_t& reply, absl::string_view op) {
       return error;
     case AMQP_RESPONSE_NONE:
       error.severity = Severity::kConnection;
-      error.status = absl::UnavailableError(absl::StrCat(op, ": no reply from broker"));
+      error.status =
+          absl::UnavailableError(absl::StrCat(op, ": no reply from broker"));
       return error;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
       error.severity = Severity::kConnection;
@@ -72,11 +85,12 @@ ReplyError CheckReply(const amqp_rpc_reply_t& reply, absl::string_view op) {
       break;
   }
   if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    const auto* close = static_cast<const amqp_channel_close_t*>(reply.reply.decoded);
+    const auto* close =
+        static_cast<const amqp_channel_close_t*>(reply.reply.decoded);
     error.severity = Severity::kChannel;
     error.code = close->reply_code;
-    std::string text = absl::StrCat(op, ": channel closed by broker: ",
-                                     String(close->reply_text));
+    std::string text = absl::StrCat(
+        op, ": channel closed by broker: ", String(close->reply_text));
     // 404 and 406 are about what we asked for, not about the broker's health.
     if (close->reply_code == 404) {
       error.status = absl::NotFoundError(text);
@@ -91,21 +105,23 @@ ReplyError CheckReply(const amqp_rpc_reply_t& reply, absl::string_view op) {
   }
   error.severity = Severity::kConnection;
   if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-    const auto* close = static_cast<const amqp_connection_close_t*>(reply.reply.decoded);
+    const auto* close =
+        static_cast<const amqp_connection_close_t*>(reply.reply.decoded);
     error.code = close->reply_code;
-    std::string text = absl::StrCat(op, ": connection closed by broker: ",
-                                    String(close->reply_text));
+    std::string text = absl::StrCat(
+        op, ": connection closed by broker: ", String(close->reply_text));
     error.status = close->reply_code == 403 ? absl::PermissionDeniedError(text)
                                             : absl::UnavailableError(text);
   } else {
-    error.status = absl::UnavailableError(
-        absl::StrCat(op, ": unexpected method ", amqp_method_name(reply.reply.id)));
+    error.status = absl::UnavailableError(absl::StrCat(
+        op, ": unexpected method ", amqp_method_name(reply.reply.id)));
   }
   return error;
 }
 
 absl::Status LibraryError(int code, absl::string_view op) {
-  return absl::UnavailableError(absl::StrCat(op, ": ", amqp_error_string2(code)));
+  return absl::UnavailableError(
+      absl::StrCat(op, ": ", amqp_error_string2(code)));
 }
 
 }  // namespace ebats::amqp::wire

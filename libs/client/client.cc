@@ -7,15 +7,17 @@
 namespace ebats::client {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
-  gateway_ = v1::EventGateway::NewStub(
-      grpc::CreateChannel(options_.gateway_address, grpc::InsecureChannelCredentials()));
-  scheduler_ = v1::Scheduler::NewStub(
-      grpc::CreateChannel(options_.scheduler_address, grpc::InsecureChannelCredentials()));
+  gateway_ = v1::EventGateway::NewStub(grpc::CreateChannel(
+      options_.gateway_address, grpc::InsecureChannelCredentials()));
+  scheduler_ = v1::Scheduler::NewStub(grpc::CreateChannel(
+      options_.scheduler_address, grpc::InsecureChannelCredentials()));
 }
 
 template <typename Stub, typename Request, typename Response>
 absl::StatusOr<Response> Client::Call(
-    Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    Stub& stub,
+    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                 Response*),
     const Request& request) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
@@ -31,7 +33,8 @@ absl::StatusOr<v1::PublishEventResponse> Client::PublishEvent(
   return Call(*gateway_, &v1::EventGateway::Stub::PublishEvent, request);
 }
 
-absl::StatusOr<v1::CreateTaskResponse> Client::CreateTask(const v1::CreateTaskRequest& request) {
+absl::StatusOr<v1::CreateTaskResponse> Client::CreateTask(
+    const v1::CreateTaskRequest& request) {
   return Call(*gateway_, &v1::EventGateway::Stub::CreateTask, request);
 }
 
@@ -41,7 +44,8 @@ absl::StatusOr<v1::RegisterTaskResponse> Client::RegisterTask(
 }
 
 absl::Status Client::UnregisterTask(const v1::UnregisterTaskRequest& request) {
-  return Call(*scheduler_, &v1::Scheduler::Stub::UnregisterTask, request).status();
+  return Call(*scheduler_, &v1::Scheduler::Stub::UnregisterTask, request)
+      .status();
 }
 
 absl::StatusOr<v1::ListRegistrationsResponse> Client::ListRegistrations(
@@ -57,7 +61,8 @@ absl::StatusOr<v1::Task> Client::GetTask(const std::string& task_id) {
   return response->task();
 }
 
-absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(const v1::ListTasksRequest& request) {
+absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(
+    const v1::ListTasksRequest& request) {
   return Call(*scheduler_, &v1::Scheduler::Stub::ListTasks, request);
 }
 
@@ -71,7 +76,8 @@ absl::Status Client::Heartbeat(const v1::HeartbeatRequest& request) {
 }
 
 absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
-  return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers, v1::ListWorkersRequest());
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers,
+              v1::ListWorkersRequest());
 }
 
 }  // namespace ebats::client

@@ -29,16 +29,20 @@ class Client {
   explicit Client(ClientOptions options);
 
   // Gateway.
-  absl::StatusOr<v1::PublishEventResponse> PublishEvent(const v1::PublishEventRequest& request);
-  absl::StatusOr<v1::CreateTaskResponse> CreateTask(const v1::CreateTaskRequest& request);
+  absl::StatusOr<v1::PublishEventResponse> PublishEvent(
+      const v1::PublishEventRequest& request);
+  absl::StatusOr<v1::CreateTaskResponse> CreateTask(
+      const v1::CreateTaskRequest& request);
 
   // Scheduler.
-  absl::StatusOr<v1::RegisterTaskResponse> RegisterTask(const v1::RegisterTaskRequest& request);
+  absl::StatusOr<v1::RegisterTaskResponse> RegisterTask(
+      const v1::RegisterTaskRequest& request);
   absl::Status UnregisterTask(const v1::UnregisterTaskRequest& request);
   absl::StatusOr<v1::ListRegistrationsResponse> ListRegistrations(
       const v1::ListRegistrationsRequest& request);
   absl::StatusOr<v1::Task> GetTask(const std::string& task_id);
-  absl::StatusOr<v1::ListTasksResponse> ListTasks(const v1::ListTasksRequest& request);
+  absl::StatusOr<v1::ListTasksResponse> ListTasks(
+      const v1::ListTasksRequest& request);
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request);
   absl::Status Heartbeat(const v1::HeartbeatRequest& request);
@@ -48,7 +52,8 @@ class Client {
   template <typename Stub, typename Request, typename Response>
   absl::StatusOr<Response> Call(
       Stub& stub,
-      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                   Response*),
       const Request& request);
 
   const ClientOptions options_;

@@ -7,7 +7,9 @@ namespace {
 
 class RealClock : public Clock {
  public:
-  int64_t NowMs() const override { return absl::GetCurrentTimeNanos() / 1000000; }
+  int64_t NowMs() const override {
+    return absl::GetCurrentTimeNanos() / 1000000;
+  }
   int64_t NowUs() const override { return absl::GetCurrentTimeNanos() / 1000; }
 };
 

@@ -14,7 +14,8 @@ namespace {
 // 128 bits of SHA-256 as hex: collision-free for any realistic id count.
 std::string Digest(absl::string_view text) {
   unsigned char hash[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), hash);
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
+         hash);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(hash), 16));
 }
@@ -23,8 +24,9 @@ std::string Digest(absl::string_view text) {
 
 std::string NewRandomId() {
   thread_local absl::BitGen gen;
-  return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16),
-                      absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
+  return absl::StrCat(
+      absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16),
+      absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
 }
 
 std::string EventIdFromKey(absl::string_view idempotency_key) {

@@ -19,9 +19,9 @@ absl::Status CheckName(absl::string_view name, absl::string_view what,
   for (char c : name) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
         extra_chars.find(c) == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " \"", absl::CEscape(name),
-                       "\" has a character outside [A-Za-z0-9", extra_chars, "]"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " \"", absl::CEscape(name),
+          "\" has a character outside [A-Za-z0-9", extra_chars, "]"));
     }
   }
   return absl::OkStatus();
@@ -42,7 +42,8 @@ absl::Status ValidateTaskName(absl::string_view name) {
 }
 
 absl::Status ValidateId(absl::string_view id, absl::string_view what) {
-  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
+  if (id.empty())
+    return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   if (id.size() > 64) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is ", id.size(), " characters long; the limit is 64"));

@@ -17,15 +17,19 @@ TEST(NamesTest, EventNamesRejectEmptyLongAndForeignCharacters) {
   EXPECT_EQ(ValidateEventName("").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateEventName(std::string(129, 'e')).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateEventName("order paid").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateEventName("order#").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateEventName("caf\xc3\xa9").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateEventName("order paid").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateEventName("order#").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateEventName("caf\xc3\xa9").code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(NamesTest, TopicAndTaskNamesRejectDots) {
   EXPECT_TRUE(ValidateTopicName("demo").ok());
   EXPECT_TRUE(ValidateTaskName("virtualShipping").ok());
-  EXPECT_EQ(ValidateTopicName("de.mo").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateTopicName("de.mo").code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateTaskName("a.b").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateTaskName(std::string(65, 't')).code(),
             absl::StatusCode::kInvalidArgument);
@@ -39,10 +43,12 @@ TEST(NamesTest, ErrorSaysWhichRuleBroke) {
 
 TEST(NamesTest, IdsArePrintableAndShort) {
   EXPECT_TRUE(ValidateId("abc-123", "task id").ok());
-  EXPECT_EQ(ValidateId("", "task id").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateId("", "task id").code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateId(std::string(65, 'x'), "task id").code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValidateId("a\nb", "task id").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateId("a\nb", "task id").code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

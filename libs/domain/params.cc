@@ -14,17 +14,24 @@ class TopLevelKind : public nlohmann::json_sax<nlohmann::json> {
   bool boolean(bool) override { return Value(false); }
   bool number_integer(number_integer_t) override { return Value(false); }
   bool number_unsigned(number_unsigned_t) override { return Value(false); }
-  bool number_float(number_float_t, const string_t&) override { return Value(false); }
+  bool number_float(number_float_t, const string_t&) override {
+    return Value(false);
+  }
   bool string(string_t&) override { return Value(false); }
   bool binary(binary_t&) override { return Value(false); }
-  bool start_object(std::size_t) override { return Value(true) && ++depth_ > 0; }
+  bool start_object(std::size_t) override {
+    return Value(true) && ++depth_ > 0;
+  }
   bool end_object() override { return --depth_ >= 0; }
-  bool start_array(std::size_t) override { return Value(false) && ++depth_ > 0; }
+  bool start_array(std::size_t) override {
+    return Value(false) && ++depth_ > 0;
+  }
   bool end_array() override { return --depth_ >= 0; }
   bool key(string_t&) override { return true; }
   bool parse_error(std::size_t position, const std::string&,
                    const nlohmann::detail::exception& ex) override {
-    error_ = absl::StrCat("not valid JSON at byte ", position, ": ", ex.what());
+    error_ = absl::StrCat("params are not valid JSON (byte ", position,
+                          "): ", ex.what());
     return false;
   }
 
@@ -63,8 +70,8 @@ absl::StatusOr<std::string> NormalizeParams(absl::string_view params,
                                       nlohmann::json::input_format_t::json,
                                       /*strict=*/true);
   if (!ok || !sax.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "params: ", sax.error().empty() ? "params must be a JSON object" : sax.error()));
+    return absl::InvalidArgumentError(
+        sax.error().empty() ? "params must be a JSON object" : sax.error());
   }
   return std::string(params);
 }

@@ -23,7 +23,8 @@ TEST(ParamsTest, TextIsKeptByteForByte) {
 TEST(ParamsTest, NonObjectsAreRejected) {
   for (const char* bad : {"[]", "1", "\"s\"", "null", "true", "[{}]"}) {
     auto result = NormalizeParams(bad);
-    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
   }
 }
 

@@ -1,5 +1,7 @@
 #include "libs/domain/registration.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "libs/common/status_macros.h"
@@ -8,8 +10,8 @@
 namespace ebats::domain {
 
 const std::vector<int64_t>& DefaultRetryIntervalsMs() {
-  static const auto* intervals = new std::vector<int64_t>{
-      5'000, 300'000, 600'000, 3'600'000, 7'200'000};
+  static const auto* intervals =
+      new std::vector<int64_t>{5'000, 300'000, 600'000, 3'600'000, 7'200'000};
   return *intervals;
 }
 
@@ -22,7 +24,8 @@ absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy) {
     }
   }
   if (policy.max_attempts() < 0) {
-    return absl::InvalidArgumentError("retry.max_attempts must not be negative");
+    return absl::InvalidArgumentError(
+        "retry.max_attempts must not be negative");
   }
   if (policy.timeout_ms() < 0) {
     return absl::InvalidArgumentError("retry.timeout_ms must not be negative");
@@ -47,6 +50,18 @@ int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy) {
                          ? policy.intervals_ms_size()
                          : DefaultRetryIntervalsMs().size();
   return static_cast<int32_t>(intervals) + 1;
+}
+
+int64_t RetryDelayMs(const v1::RetryPolicy& policy, int32_t attempt,
+                     int64_t retry_after_ms) {
+  if (retry_after_ms > 0) return std::min(retry_after_ms, kMaxDelayMs);
+  const auto& intervals =
+      policy.intervals_ms_size() > 0
+          ? std::vector<int64_t>(policy.intervals_ms().begin(),
+                                 policy.intervals_ms().end())
+          : DefaultRetryIntervalsMs();
+  size_t index = attempt < 1 ? 0 : static_cast<size_t>(attempt - 1);
+  return intervals[std::min(index, intervals.size() - 1)];
 }
 
 bool SameSettings(const v1::Registration& a, const v1::Registration& b) {

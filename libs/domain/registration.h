@@ -27,6 +27,12 @@ absl::Status ValidateRegistration(const v1::Registration& registration);
 // Runs allowed in total: max_attempts, or (intervals or default) + 1.
 int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy);
 
+// How long to wait before the run after `attempt` (1-based) when a handler
+// asked for a retry: `retry_after_ms` when positive, else the policy's
+// interval for that attempt (the last interval repeats).
+int64_t RetryDelayMs(const v1::RetryPolicy& policy, int32_t attempt,
+                     int64_t retry_after_ms);
+
 // True when two registrations of the same (event, topic, task) have the same
 // settings, so registering again is a no-op rather than ALREADY_EXISTS.
 bool SameSettings(const v1::Registration& a, const v1::Registration& b);

@@ -24,7 +24,8 @@ TEST(RegistrationTest, BadFieldsAreNamed) {
   EXPECT_FALSE(ValidateRegistration(Make("e", "de.mo", "t")).ok());
   auto r = Make("e", "demo", "t");
   r.set_delay_ms(-1);
-  EXPECT_NE(ValidateRegistration(r).message().find("delay_ms"), absl::string_view::npos);
+  EXPECT_NE(ValidateRegistration(r).message().find("delay_ms"),
+            absl::string_view::npos);
   r.set_delay_ms(0);
   r.mutable_retry()->add_intervals_ms(0);
   EXPECT_NE(ValidateRegistration(r).message().find("intervals_ms[0]"),
@@ -39,6 +40,19 @@ TEST(RegistrationTest, MaxAttemptsDefaultsToIntervalsPlusOne) {
   EXPECT_EQ(EffectiveMaxAttempts(policy), 3);
   policy.set_max_attempts(9);
   EXPECT_EQ(EffectiveMaxAttempts(policy), 9);
+}
+
+TEST(RegistrationTest, RetryDelayFollowsThePolicy) {
+  v1::RetryPolicy policy;
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0), 5'000);
+  EXPECT_EQ(RetryDelayMs(policy, 2, 0), 300'000);
+  EXPECT_EQ(RetryDelayMs(policy, 5, 0), 7'200'000);
+  EXPECT_EQ(RetryDelayMs(policy, 9, 0), 7'200'000);  // last interval repeats
+  policy.add_intervals_ms(100);
+  policy.add_intervals_ms(200);
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0), 100);
+  EXPECT_EQ(RetryDelayMs(policy, 2, 0), 200);
+  EXPECT_EQ(RetryDelayMs(policy, 2, 50), 50);  // retry-after replaces it
 }
 
 TEST(RegistrationTest, SameSettingsComparesEverything) {

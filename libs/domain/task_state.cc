@@ -7,14 +7,22 @@ namespace ebats::domain {
 
 absl::string_view TaskStateName(v1::TaskState state) {
   switch (state) {
-    case v1::TASK_STATE_SCHEDULED: return "scheduled";
-    case v1::TASK_STATE_PENDING: return "pending";
-    case v1::TASK_STATE_RUNNING: return "running";
-    case v1::TASK_STATE_RETRYING: return "retrying";
-    case v1::TASK_STATE_SUCCEEDED: return "succeeded";
-    case v1::TASK_STATE_DEAD: return "dead";
-    case v1::TASK_STATE_CANCELED: return "canceled";
-    default: return "unspecified";
+    case v1::TASK_STATE_SCHEDULED:
+      return "scheduled";
+    case v1::TASK_STATE_PENDING:
+      return "pending";
+    case v1::TASK_STATE_RUNNING:
+      return "running";
+    case v1::TASK_STATE_RETRYING:
+      return "retrying";
+    case v1::TASK_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::TASK_STATE_DEAD:
+      return "dead";
+    case v1::TASK_STATE_CANCELED:
+      return "canceled";
+    default:
+      return "unspecified";
   }
 }
 
@@ -26,9 +34,10 @@ absl::StatusOr<v1::TaskState> ParseTaskState(absl::string_view name) {
       return state;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown task state \"", name,
-      "\"; one of scheduled, pending, running, retrying, succeeded, dead, canceled"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown task state \"", name,
+                   "\"; one of scheduled, pending, running, retrying, "
+                   "succeeded, dead, canceled"));
 }
 
 bool IsFinal(v1::TaskState state) {

@@ -2,17 +2,19 @@
 
 namespace ebats::metrics {
 
-BrokerMetrics::BrokerMetrics(prometheus::Registry& registry, const std::string& service)
+BrokerMetrics::BrokerMetrics(prometheus::Registry& registry,
+                             const std::string& service)
     : up_(prometheus::BuildGauge()
               .Name("ebats_broker_up")
               .Help("1 while the service is connected to RabbitMQ")
               .Register(registry)
               .Add({{"service", service}})),
-      reconnects_(prometheus::BuildCounter()
-                      .Name("ebats_broker_reconnects_total")
-                      .Help("Connections to RabbitMQ established after the first")
-                      .Register(registry)
-                      .Add({{"service", service}})) {}
+      reconnects_(
+          prometheus::BuildCounter()
+              .Name("ebats_broker_reconnects_total")
+              .Help("Connections to RabbitMQ established after the first")
+              .Register(registry)
+              .Add({{"service", service}})) {}
 
 void BrokerMetrics::OnState(bool up) {
   // Called from the Session's single owner thread, so ever_up_ needs no lock.

@@ -7,7 +7,8 @@
 namespace ebats::metrics {
 
 absl::StatusOr<std::unique_ptr<Endpoint>> Endpoint::Start(
-    const std::string& address, std::shared_ptr<prometheus::Registry> registry) {
+    const std::string& address,
+    std::shared_ptr<prometheus::Registry> registry) {
   auto endpoint = std::unique_ptr<Endpoint>(new Endpoint());
   // prometheus-cpp (civetweb) reports bind failures by throwing.
   try {

@@ -16,7 +16,8 @@ class Endpoint {
   // Serves `registry` at http://<address>/metrics. address "host:0" picks a
   // free port. UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Endpoint>> Start(
-      const std::string& address, std::shared_ptr<prometheus::Registry> registry);
+      const std::string& address,
+      std::shared_ptr<prometheus::Registry> registry);
 
   int port() const { return port_; }
 

@@ -35,7 +35,8 @@ void RunningServer::SetServing(bool serving) {
 void RunningServer::Shutdown(absl::Duration grace) {
   if (!server_) return;
   SetServing(false);
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(grace));
   server_->Wait();
   server_.reset();
 }

@@ -25,7 +25,8 @@ class RunningServer {
   // Starts serving `services` (not owned; must outlive the server) with
   // health NOT_SERVING. UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
-      const ServerOptions& options, const std::vector<grpc::Service*>& services);
+      const ServerOptions& options,
+      const std::vector<grpc::Service*>& services);
 
   int port() const { return port_; }
   // Sets health for "" and every registered service.

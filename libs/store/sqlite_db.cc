@@ -45,18 +45,22 @@ void Statement::Reset() {
 std::string Statement::Text(int column) const {
   const void* data = sqlite3_column_blob(stmt_, column);
   int size = sqlite3_column_bytes(stmt_, column);
-  return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), size);
+  return data == nullptr ? std::string()
+                         : std::string(static_cast<const char*>(data), size);
 }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat("store: cannot open ", path, ": ", message));
+    return absl::UnavailableError(
+        absl::StrCat("store: cannot open ", path, ": ", message));
   }
   sqlite3_busy_timeout(db, 5000);
   return std::unique_ptr<Database>(new Database(db));
@@ -73,12 +77,14 @@ absl::Status Database::Exec(absl::string_view sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Statement>> Database::Prepare(absl::string_view sql) {
+absl::StatusOr<std::unique_ptr<Statement>> Database::Prepare(
+    absl::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-    return absl::InternalError(
-        absl::StrCat("store: cannot prepare \"", sql, "\": ", sqlite3_errmsg(db_)));
+                         SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("store: cannot prepare \"", sql,
+                                            "\": ", sqlite3_errmsg(db_)));
   }
   return std::make_unique<Statement>(db_, stmt);
 }

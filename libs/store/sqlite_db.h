@@ -45,7 +45,8 @@ class Database {
  public:
   // Opens (creating if needed) the file at `path`; ":memory:" is in-memory.
   // UNAVAILABLE when it cannot be opened.
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Database>> Open(
+      const std::string& path);
   ~Database() { sqlite3_close(db_); }
 
   // Runs one or more statements without results.

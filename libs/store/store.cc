@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS workers (
 
 constexpr char kTaskColumns[] =
     "id, event_id, event, topic, task, params, state, attempts, max_attempts, "
-    "publish_time_ms, due_time_ms, start_time_ms, finish_time_ms, time_used_us, "
+    "publish_time_ms, due_time_ms, start_time_ms, finish_time_ms, "
+    "time_used_us, "
     "message, worker_id, dead_reason, retry, lateness_ms, seq";
 
 v1::Task ReadTask(const Statement& s) {
@@ -67,7 +68,8 @@ v1::Task ReadTask(const Statement& s) {
 }
 
 // Commits on success, rolls back otherwise.
-absl::Status InTransaction(Database& db, const std::function<absl::Status()>& body) {
+absl::Status InTransaction(Database& db,
+                           const std::function<absl::Status()>& body) {
   EBATS_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   absl::Status status = body();
   if (!status.ok()) {
@@ -91,42 +93,54 @@ absl::Status Store::Init() {
   return db_->Exec(kSchema);
 }
 
-absl::StatusOr<bool> Store::PutRegistration(const v1::Registration& registration) {
+absl::StatusOr<bool> Store::PutRegistration(
+    const v1::Registration& registration) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto get, db_->Prepare("SELECT spec FROM registrations WHERE event = ? AND topic = ? "
-                             "AND task = ?"));
-  get->Bind(1, registration.event()).Bind(2, registration.topic()).Bind(3, registration.task());
+      auto get,
+      db_->Prepare(
+          "SELECT spec FROM registrations WHERE event = ? AND topic = ? "
+          "AND task = ?"));
+  get->Bind(1, registration.event())
+      .Bind(2, registration.topic())
+      .Bind(3, registration.task());
   EBATS_ASSIGN_OR_RETURN(bool found, get->Step());
   if (found) {
     v1::Registration existing;
     existing.ParseFromString(get->Text(0));
     if (domain::SameSettings(existing, registration)) return false;
-    return absl::AlreadyExistsError(absl::StrCat(
-        "registration ", registration.event(), " -> ", registration.task(), " on topic ",
-        registration.topic(), " already exists with other settings (",
-        existing.ShortDebugString(), "); unregister it first"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("registration ", registration.event(), " -> ",
+                     registration.task(), " on topic ", registration.topic(),
+                     " already exists with other settings (",
+                     existing.ShortDebugString(), "); unregister it first"));
   }
   EBATS_ASSIGN_OR_RETURN(
-      auto put, db_->Prepare("INSERT INTO registrations (event, topic, task, spec) "
-                             "VALUES (?, ?, ?, ?)"));
-  put->Bind(1, registration.event()).Bind(2, registration.topic()).Bind(3, registration.task());
+      auto put,
+      db_->Prepare("INSERT INTO registrations (event, topic, task, spec) "
+                   "VALUES (?, ?, ?, ?)"));
+  put->Bind(1, registration.event())
+      .Bind(2, registration.topic())
+      .Bind(3, registration.task());
   put->BindBlob(4, registration.SerializeAsString());
   EBATS_RETURN_IF_ERROR(put->Run());
   return true;
 }
 
-absl::Status Store::DeleteRegistration(absl::string_view event, absl::string_view topic,
+absl::Status Store::DeleteRegistration(absl::string_view event,
+                                       absl::string_view topic,
                                        absl::string_view task) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto del, db_->Prepare("DELETE FROM registrations WHERE event = ? AND topic = ? AND "
-                             "task = ?"));
+      auto del,
+      db_->Prepare(
+          "DELETE FROM registrations WHERE event = ? AND topic = ? AND "
+          "task = ?"));
   del->Bind(1, event).Bind(2, topic).Bind(3, task);
   EBATS_RETURN_IF_ERROR(del->Run());
   if (db_->Changes() == 0) {
-    return absl::NotFoundError(absl::StrCat("no registration ", event, " -> ", task,
-                                            " on topic ", topic));
+    return absl::NotFoundError(absl::StrCat("no registration ", event, " -> ",
+                                            task, " on topic ", topic));
   }
   return absl::OkStatus();
 }
@@ -135,8 +149,9 @@ absl::StatusOr<std::vector<v1::Registration>> Store::ListRegistrations(
     absl::string_view event) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto list, db_->Prepare("SELECT spec FROM registrations WHERE ?1 = '' OR event = ?1 "
-                              "ORDER BY event, topic, task"));
+      auto list,
+      db_->Prepare("SELECT spec FROM registrations WHERE ?1 = '' OR event = ?1 "
+                   "ORDER BY event, topic, task"));
   list->Bind(1, event);
   std::vector<v1::Registration> registrations;
   for (;;) {
@@ -153,17 +168,24 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
   outcomes->clear();
   EBATS_ASSIGN_OR_RETURN(
       auto insert,
-      db_->Prepare("INSERT OR IGNORE INTO tasks (id, event_id, event, topic, task, params, "
-                   "state, attempts, max_attempts, publish_time_ms, due_time_ms, retry) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"));
-  EBATS_ASSIGN_OR_RETURN(auto dispatched,
-                         db_->Prepare("SELECT dispatch_time_ms FROM tasks WHERE id = ?"));
+      db_->Prepare(
+          "INSERT OR IGNORE INTO tasks (id, event_id, event, topic, task, "
+          "params, "
+          "state, attempts, max_attempts, publish_time_ms, due_time_ms, retry) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"));
+  EBATS_ASSIGN_OR_RETURN(
+      auto dispatched,
+      db_->Prepare("SELECT dispatch_time_ms FROM tasks WHERE id = ?"));
   return InTransaction(*db_, [&]() -> absl::Status {
     for (const v1::Task& t : tasks) {
-      insert->Bind(1, t.id()).Bind(2, t.event_id()).Bind(3, t.event()).Bind(4, t.topic());
+      insert->Bind(1, t.id())
+          .Bind(2, t.event_id())
+          .Bind(3, t.event())
+          .Bind(4, t.topic());
       insert->Bind(5, t.task()).Bind(6, t.params()).Bind(7, int64_t{t.state()});
       insert->Bind(8, int64_t{t.max_attempts()}).Bind(9, t.publish_time_ms());
-      insert->Bind(10, t.due_time_ms()).BindBlob(11, t.retry().SerializeAsString());
+      insert->Bind(10, t.due_time_ms())
+          .BindBlob(11, t.retry().SerializeAsString());
       EBATS_RETURN_IF_ERROR(insert->Run());
       if (db_->Changes() > 0) {
         outcomes->push_back(InsertOutcome::kInserted);
@@ -180,11 +202,13 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
   });
 }
 
-absl::Status Store::MarkDispatched(const std::vector<std::string>& task_ids, int64_t now_ms) {
+absl::Status Store::MarkDispatched(const std::vector<std::string>& task_ids,
+                                   int64_t now_ms) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto mark, db_->Prepare("UPDATE tasks SET dispatch_time_ms = ? WHERE id = ? AND "
-                              "dispatch_time_ms = 0"));
+      auto mark,
+      db_->Prepare("UPDATE tasks SET dispatch_time_ms = ? WHERE id = ? AND "
+                   "dispatch_time_ms = 0"));
   return InTransaction(*db_, [&]() -> absl::Status {
     for (const auto& id : task_ids) {
       mark->Bind(1, now_ms).Bind(2, id);
@@ -197,28 +221,34 @@ absl::Status Store::MarkDispatched(const std::vector<std::string>& task_ids, int
 absl::StatusOr<v1::Task> Store::GetTask(absl::string_view task_id) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto get, db_->Prepare(absl::StrCat("SELECT ", kTaskColumns, " FROM tasks WHERE id = ?")));
+      auto get, db_->Prepare(absl::StrCat("SELECT ", kTaskColumns,
+                                          " FROM tasks WHERE id = ?")));
   get->Bind(1, task_id);
   EBATS_ASSIGN_OR_RETURN(bool row, get->Step());
-  if (!row) return absl::NotFoundError(absl::StrCat("no task with id \"", task_id, "\""));
+  if (!row)
+    return absl::NotFoundError(
+        absl::StrCat("no task with id \"", task_id, "\""));
   return ReadTask(*get);
 }
 
-absl::StatusOr<TaskPage> Store::ListTasks(const TaskFilter& filter, int page_size,
+absl::StatusOr<TaskPage> Store::ListTasks(const TaskFilter& filter,
+                                          int page_size,
                                           absl::string_view page_token) {
   int64_t before = INT64_MAX;
-  if (!page_token.empty() && (!absl::SimpleAtoi(page_token, &before) || before <= 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page token \"", page_token, "\" was not issued by ListTasks"));
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &before) || before <= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page token \"", page_token, "\" was not issued by ListTasks"));
   }
   int limit = page_size <= 0 ? 100 : std::min(page_size, 1000);
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto list, db_->Prepare(absl::StrCat(
-                     "SELECT ", kTaskColumns,
-                     " FROM tasks WHERE seq < ?1 AND (?2 = '' OR event_id = ?2) AND "
-                     "(?3 = '' OR topic = ?3) AND (?4 = 0 OR state = ?4) "
-                     "ORDER BY seq DESC LIMIT ?5")));
+      auto list,
+      db_->Prepare(absl::StrCat(
+          "SELECT ", kTaskColumns,
+          " FROM tasks WHERE seq < ?1 AND (?2 = '' OR event_id = ?2) AND "
+          "(?3 = '' OR topic = ?3) AND (?4 = 0 OR state = ?4) "
+          "ORDER BY seq DESC LIMIT ?5")));
   list->Bind(1, before).Bind(2, filter.event_id).Bind(3, filter.topic);
   list->Bind(4, int64_t{filter.state}).Bind(5, int64_t{limit} + 1);
   TaskPage page;
@@ -236,26 +266,32 @@ absl::StatusOr<TaskPage> Store::ListTasks(const TaskFilter& filter, int page_siz
   return page;
 }
 
-absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results, int* unknown) {
+absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
+                                 int* unknown) {
   absl::MutexLock lock(&mu_);
   // RUNNING only from a state that is waiting for a run.
   EBATS_ASSIGN_OR_RETURN(
       auto started,
-      db_->Prepare("UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
-                   "start_time_ms = ?3, worker_id = ?4, lateness_ms = ?3 - due_time_ms "
-                   "WHERE id = ?5 AND state IN (?6, ?7, ?8, ?1)"));
+      db_->Prepare(
+          "UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
+          "start_time_ms = ?3, worker_id = ?4, lateness_ms = ?3 - due_time_ms "
+          "WHERE id = ?5 AND state IN (?6, ?7, ?8, ?1)"));
   EBATS_ASSIGN_OR_RETURN(
       auto finished,
-      db_->Prepare("UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
-                   "start_time_ms = ?3, finish_time_ms = ?4, time_used_us = ?5, "
-                   "message = ?6, worker_id = ?7, dead_reason = ?8, "
-                   "lateness_ms = ?3 - due_time_ms WHERE id = ?9 AND state != ?10"));
+      db_->Prepare(
+          "UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
+          "start_time_ms = ?3, finish_time_ms = ?4, time_used_us = ?5, "
+          "message = ?6, worker_id = ?7, dead_reason = ?8, "
+          "lateness_ms = ?3 - due_time_ms WHERE id = ?9 AND state != ?10"));
   int missing = 0;
   absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
     for (const v1::TaskResult& r : results) {
       if (r.outcome() == v1::OUTCOME_STARTED) {
-        started->Bind(1, int64_t{v1::TASK_STATE_RUNNING}).Bind(2, int64_t{r.attempt()});
-        started->Bind(3, r.start_time_ms()).Bind(4, r.worker_id()).Bind(5, r.task_id());
+        started->Bind(1, int64_t{v1::TASK_STATE_RUNNING})
+            .Bind(2, int64_t{r.attempt()});
+        started->Bind(3, r.start_time_ms())
+            .Bind(4, r.worker_id())
+            .Bind(5, r.task_id());
         started->Bind(6, int64_t{v1::TASK_STATE_PENDING});
         started->Bind(7, int64_t{v1::TASK_STATE_RETRYING});
         started->Bind(8, int64_t{v1::TASK_STATE_SCHEDULED});
@@ -268,18 +304,22 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results, int
         state = v1::TASK_STATE_DEAD;
         if (dead_reason.empty()) dead_reason = "failed";
       } else if (r.outcome() == v1::OUTCOME_RETRY) {
-        state = dead_reason.empty() ? v1::TASK_STATE_RETRYING : v1::TASK_STATE_DEAD;
+        state =
+            dead_reason.empty() ? v1::TASK_STATE_RETRYING : v1::TASK_STATE_DEAD;
       }
       finished->Bind(1, int64_t{state}).Bind(2, int64_t{r.attempt()});
       finished->Bind(3, r.start_time_ms()).Bind(4, r.finish_time_ms());
-      finished->Bind(5, r.time_used_us()).Bind(6, r.message()).Bind(7, r.worker_id());
+      finished->Bind(5, r.time_used_us())
+          .Bind(6, r.message())
+          .Bind(7, r.worker_id());
       finished->Bind(8, dead_reason).Bind(9, r.task_id());
       finished->Bind(10, int64_t{v1::TASK_STATE_CANCELED});
       EBATS_RETURN_IF_ERROR(finished->Run());
       // A missing row and a canceled one both change nothing; only count the
       // former, which is rare enough to look up.
       if (db_->Changes() == 0) {
-        EBATS_ASSIGN_OR_RETURN(auto exists, db_->Prepare("SELECT 1 FROM tasks WHERE id = ?"));
+        EBATS_ASSIGN_OR_RETURN(
+            auto exists, db_->Prepare("SELECT 1 FROM tasks WHERE id = ?"));
         exists->Bind(1, r.task_id());
         EBATS_ASSIGN_OR_RETURN(bool row, exists->Step());
         if (!row) ++missing;
@@ -294,8 +334,10 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results, int
 absl::Status Store::PutWorker(const v1::Worker& worker) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto put, db_->Prepare("INSERT OR REPLACE INTO workers (id, spec, last_heartbeat_ms) "
-                             "VALUES (?, ?, ?)"));
+      auto put,
+      db_->Prepare(
+          "INSERT OR REPLACE INTO workers (id, spec, last_heartbeat_ms) "
+          "VALUES (?, ?, ?)"));
   put->Bind(1, worker.id()).BindBlob(2, worker.SerializeAsString());
   put->Bind(3, worker.last_heartbeat_ms());
   return put->Run();
@@ -304,11 +346,13 @@ absl::Status Store::PutWorker(const v1::Worker& worker) {
 absl::Status Store::TouchWorker(absl::string_view worker_id, int64_t now_ms) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto touch, db_->Prepare("UPDATE workers SET last_heartbeat_ms = ? WHERE id = ?"));
+      auto touch,
+      db_->Prepare("UPDATE workers SET last_heartbeat_ms = ? WHERE id = ?"));
   touch->Bind(1, now_ms).Bind(2, worker_id);
   EBATS_RETURN_IF_ERROR(touch->Run());
   if (db_->Changes() == 0) {
-    return absl::NotFoundError(absl::StrCat("unknown worker \"", worker_id, "\""));
+    return absl::NotFoundError(
+        absl::StrCat("unknown worker \"", worker_id, "\""));
   }
   return absl::OkStatus();
 }

@@ -22,8 +22,8 @@
 namespace ebats::store {
 
 struct TaskFilter {
-  std::string event_id;  // empty = any
-  std::string topic;     // empty = any
+  std::string event_id;                              // empty = any
+  std::string topic;                                 // empty = any
   v1::TaskState state = v1::TASK_STATE_UNSPECIFIED;  // unspecified = any
 };
 
@@ -34,9 +34,9 @@ struct TaskPage {
 
 // What InsertTasks found for one task.
 enum class InsertOutcome {
-  kInserted,            // new record
-  kExistsNotDispatched, // recorded before, never confirmed dispatched
-  kExistsDispatched,    // recorded and dispatched before: do not send again
+  kInserted,             // new record
+  kExistsNotDispatched,  // recorded before, never confirmed dispatched
+  kExistsDispatched,     // recorded and dispatched before: do not send again
 };
 
 class Store {
@@ -50,7 +50,8 @@ class Store {
   // the same (event, topic, task) has other settings.
   absl::StatusOr<bool> PutRegistration(const v1::Registration& registration);
   // NOT_FOUND when there is no such registration.
-  absl::Status DeleteRegistration(absl::string_view event, absl::string_view topic,
+  absl::Status DeleteRegistration(absl::string_view event,
+                                  absl::string_view topic,
                                   absl::string_view task);
   // Registrations under `event`, or all when it is empty; ordered by key.
   absl::StatusOr<std::vector<v1::Registration>> ListRegistrations(
@@ -61,7 +62,8 @@ class Store {
   absl::Status InsertTasks(const std::vector<v1::Task>& tasks,
                            std::vector<InsertOutcome>* outcomes);
   // Marks tasks as confirmed on ebats.ntask.
-  absl::Status MarkDispatched(const std::vector<std::string>& task_ids, int64_t now_ms);
+  absl::Status MarkDispatched(const std::vector<std::string>& task_ids,
+                              int64_t now_ms);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Task> GetTask(absl::string_view task_id);
   // Newest first. page_size is clamped to 1..1000 (0 = 100). INVALID_ARGUMENT
@@ -71,7 +73,8 @@ class Store {
   // Applies worker reports in order, in one transaction. Reports for unknown
   // tasks are skipped and counted in `unknown` (may be null). A STARTED report
   // never moves a finished task back.
-  absl::Status ApplyResults(const std::vector<v1::TaskResult>& results, int* unknown);
+  absl::Status ApplyResults(const std::vector<v1::TaskResult>& results,
+                            int* unknown);
 
   // Inserts or replaces a worker.
   absl::Status PutWorker(const v1::Worker& worker);

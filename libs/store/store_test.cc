@@ -43,7 +43,8 @@ TEST(StoreTest, RegistrationIsIdempotentForSameSettings) {
   EXPECT_EQ(*store->PutRegistration(Reg("e", "demo", "t")), false);
   auto other = Reg("e", "demo", "t");
   other.set_delay_ms(10);
-  EXPECT_EQ(store->PutRegistration(other).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store->PutRegistration(other).status().code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 TEST(StoreTest, ListAndDeleteRegistrations) {
@@ -53,20 +54,24 @@ TEST(StoreTest, ListAndDeleteRegistrations) {
   EXPECT_EQ(store->ListRegistrations("")->size(), 2u);
   EXPECT_EQ(store->ListRegistrations("a")->size(), 1u);
   EXPECT_TRUE(store->DeleteRegistration("a", "demo", "t1").ok());
-  EXPECT_EQ(store->DeleteRegistration("a", "demo", "t1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->DeleteRegistration("a", "demo", "t1").code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(store->ListRegistrations("")->size(), 1u);
 }
 
 TEST(StoreTest, InsertTasksReportsExistingAndDispatched) {
   auto store = OpenMemory();
   std::vector<InsertOutcome> outcomes;
-  ASSERT_TRUE(store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
+  ASSERT_TRUE(
+      store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
   EXPECT_EQ(outcomes, (std::vector<InsertOutcome>{InsertOutcome::kInserted,
                                                   InsertOutcome::kInserted}));
   ASSERT_TRUE(store->MarkDispatched({"t1"}, 2000).ok());
-  ASSERT_TRUE(store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
-  EXPECT_EQ(outcomes, (std::vector<InsertOutcome>{InsertOutcome::kExistsDispatched,
-                                                  InsertOutcome::kExistsNotDispatched}));
+  ASSERT_TRUE(
+      store->InsertTasks({NewTask("t1"), NewTask("t2")}, &outcomes).ok());
+  EXPECT_EQ(outcomes,
+            (std::vector<InsertOutcome>{InsertOutcome::kExistsDispatched,
+                                        InsertOutcome::kExistsNotDispatched}));
 }
 
 TEST(StoreTest, GetTaskKeepsParamsByteExact) {
@@ -77,7 +82,8 @@ TEST(StoreTest, GetTaskKeepsParamsByteExact) {
   ASSERT_TRUE(task.ok()) << task.status();
   EXPECT_EQ(task->params(), R"({"order_id": "FB138020392193312"})");
   EXPECT_EQ(task->state(), v1::TASK_STATE_PENDING);
-  EXPECT_EQ(store->GetTask("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetTask("nope").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(StoreTest, ResultsMoveTheStateForward) {

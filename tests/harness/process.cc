@@ -21,12 +21,17 @@ extern char** environ;
 namespace ebats::testing {
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(
-    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    const std::vector<std::string>& argv,
+    const std::map<std::string, std::string>& env,
     const std::string& log_path) {
-  int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
+  int log =
+      open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0)
+    return absl::InternalError(
+        absl::StrCat("open ", log_path, ": ", strerror(errno)));
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0)
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (pid == 0) {
     setpgid(0, 0);
     // Die with the test process, even if it is killed.
@@ -95,7 +100,8 @@ void ChildProcess::Kill() {
 
 absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env,
-                               const std::string& log_path, absl::Duration timeout) {
+                               const std::string& log_path,
+                               absl::Duration timeout) {
   auto child = ChildProcess::Start(argv, env, log_path);
   if (!child.ok()) return child.status();
   auto code = child->Wait(timeout);
@@ -122,14 +128,16 @@ bool PortOpen(int port) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  bool open = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  bool open =
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
   return open;
 }
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(base && *base ? base : "/tmp", "/", prefix, "XXXXXX");
+  std::string tmpl =
+      absl::StrCat(base && *base ? base : "/tmp", "/", prefix, "XXXXXX");
   char* dir = mkdtemp(tmpl.data());
   return dir ? std::string(dir) : std::string();
 }

@@ -18,9 +18,10 @@ class ChildProcess {
  public:
   // Starts argv[0] (looked up in PATH) with the current environment plus
   // `env`; stdout and stderr go to `log_path`.
-  static absl::StatusOr<ChildProcess> Start(const std::vector<std::string>& argv,
-                                            const std::map<std::string, std::string>& env,
-                                            const std::string& log_path);
+  static absl::StatusOr<ChildProcess> Start(
+      const std::vector<std::string>& argv,
+      const std::map<std::string, std::string>& env,
+      const std::string& log_path);
   ChildProcess() = default;
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
@@ -44,7 +45,8 @@ class ChildProcess {
 // Runs a command to completion (bounded by `timeout`); returns its exit code.
 absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env,
-                               const std::string& log_path, absl::Duration timeout);
+                               const std::string& log_path,
+                               absl::Duration timeout);
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();

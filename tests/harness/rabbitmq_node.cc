@@ -50,7 +50,8 @@ std::map<std::string, std::string> RabbitMqNode::Env() const {
       {"RABBITMQ_CONFIG_FILE", dir_ + "/rabbitmq.conf"},
       {"RABBITMQ_ENABLED_PLUGINS_FILE", dir_ + "/enabled_plugins"},
       {"RABBITMQ_PID_FILE", dir_ + "/rabbitmq.pid"},
-      {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}"},
+      {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+       "-kernel inet_dist_use_interface {127,0,0,1}"},
   };
 }
 
@@ -59,31 +60,35 @@ std::string RabbitMqNode::url() const {
 }
 
 absl::Status RabbitMqNode::Start() {
-  auto server = ChildProcess::Start({absl::StrCat(kRabbitBin, "/rabbitmq-server")}, Env(),
-                                    dir_ + "/server.log");
+  auto server =
+      ChildProcess::Start({absl::StrCat(kRabbitBin, "/rabbitmq-server")}, Env(),
+                          dir_ + "/server.log");
   if (!server.ok()) return server.status();
   server_ = *std::move(server);
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     if (PortOpen(amqp_port_)) return absl::OkStatus();
     if (auto exited = server_.Wait(absl::ZeroDuration()); exited.ok()) {
-      return absl::InternalError(absl::StrCat("rabbitmq-server exited with ", *exited,
-                                              "; see ", dir_, "/server.log"));
+      return absl::InternalError(absl::StrCat("rabbitmq-server exited with ",
+                                              *exited, "; see ", dir_,
+                                              "/server.log"));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("rabbitmq-server did not open port ", amqp_port_, " within 60 s"));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "rabbitmq-server did not open port ", amqp_port_, " within 60 s"));
 }
 
 absl::Status RabbitMqNode::Stop() {
   if (!server_.running()) return absl::OkStatus();
-  auto code = RunCommand({absl::StrCat(kRabbitBin, "/rabbitmqctl"), "-n", node_name_, "stop"},
-                         Env(), dir_ + "/ctl.log", absl::Seconds(60));
+  auto code = RunCommand(
+      {absl::StrCat(kRabbitBin, "/rabbitmqctl"), "-n", node_name_, "stop"},
+      Env(), dir_ + "/ctl.log", absl::Seconds(60));
   auto exited = server_.Wait(absl::Seconds(30));
   if (!exited.ok()) server_.Kill();
   if (!code.ok() || *code != 0) {
-    return absl::InternalError(absl::StrCat("rabbitmqctl stop failed; see ", dir_, "/ctl.log"));
+    return absl::InternalError(
+        absl::StrCat("rabbitmqctl stop failed; see ", dir_, "/ctl.log"));
   }
   return absl::OkStatus();
 }

@@ -21,11 +21,13 @@ SessionOptions Options(Topology topology = {}) {
   SessionOptions options;
   options.brokers = *ParseBrokerUrls(BrokerEnvironment::Node().url());
   options.topology = std::move(topology);
-  options.connection_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  options.connection_name =
+      ::testing::UnitTest::GetInstance()->current_test_info()->name();
   return options;
 }
 
-Topology OneQueue(const std::string& name, QueueType type = QueueType::kQuorum) {
+Topology OneQueue(const std::string& name,
+                  QueueType type = QueueType::kQuorum) {
   Topology t;
   t.exchanges.push_back({"test.direct", "direct"});
   QueueSpec q = DurableQueue(name, type);
@@ -103,7 +105,8 @@ TEST(AmqpSessionTest, UnroutableMessageIsAnError) {
   ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
   absl::Status status = session.PublishAndWait(To("no-such-queue", "x"));
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
-  EXPECT_NE(status.message().find("unroutable"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("unroutable"), absl::string_view::npos)
+      << status;
   // The channel is still fine.
   EXPECT_TRUE(session.PublishAndWait(To("t.unroutable", "y")).ok());
 }
@@ -116,7 +119,8 @@ TEST(AmqpSessionTest, MissingExchangeFailsThePublishAndTheSessionRecovers) {
   m.exchange = "no.such.exchange";
   absl::Status status = session.PublishAndWait(m);
   EXPECT_FALSE(status.ok());
-  ASSERT_TRUE(WaitFor([&] { return session.IsUp() && session.connects() >= 2; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return session.IsUp() && session.connects() >= 2; }));
   EXPECT_TRUE(session.PublishAndWait(To("t.recover", "y")).ok());
 }
 
@@ -126,14 +130,17 @@ TEST(AmqpSessionTest, IncompatibleQueueIsReportedClearly) {
   ASSERT_TRUE(WaitFor([&] { return quorum.IsUp(); }));
   absl::Status declared = absl::UnknownError("not called");
   absl::Notification done;
-  quorum.Declare(OneQueue("t.conflict", QueueType::kClassic), [&](absl::Status s) {
-    declared = s;
-    done.Notify();
-  });
+  quorum.Declare(OneQueue("t.conflict", QueueType::kClassic),
+                 [&](absl::Status s) {
+                   declared = s;
+                   done.Notify();
+                 });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_EQ(declared.code(), absl::StatusCode::kFailedPrecondition) << declared;
-  EXPECT_NE(declared.message().find("t.conflict"), absl::string_view::npos) << declared;
-  EXPECT_NE(declared.message().find("x-queue-type"), absl::string_view::npos) << declared;
+  EXPECT_NE(declared.message().find("t.conflict"), absl::string_view::npos)
+      << declared;
+  EXPECT_NE(declared.message().find("x-queue-type"), absl::string_view::npos)
+      << declared;
   // The publish channel was not affected.
   EXPECT_TRUE(quorum.PublishAndWait(To("t.conflict", "z")).ok());
 }
@@ -191,7 +198,8 @@ TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
   producer.Start();
   ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(producer.PublishAndWait(To("t.prefetch", std::to_string(i))).ok());
+    ASSERT_TRUE(
+        producer.PublishAndWait(To("t.prefetch", std::to_string(i))).ok());
   }
   Inbox inbox;
   Session consumer(options);
@@ -199,7 +207,8 @@ TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
   consumer.Start();
   ASSERT_TRUE(WaitFor([&] { return inbox.size() == 3; }));
   // Give the broker a chance to overshoot; it must not.
-  EXPECT_FALSE(WaitFor([&] { return inbox.size() > 3; }, absl::Milliseconds(300)));
+  EXPECT_FALSE(
+      WaitFor([&] { return inbox.size() > 3; }, absl::Milliseconds(300)));
   {
     absl::MutexLock lock(&inbox.mu);
     consumer.Ack(inbox.deliveries[0]);

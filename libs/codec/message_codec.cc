@@ -1,0 +1,133 @@
+#include "libs/codec/message_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/names.h"
+
+namespace ebats::codec {
+
+namespace names = ::ebats::domain;
+
+amqp::Message EncodeTask(const v1::TaskMessage& task) {
+  amqp::Message m;
+  m.exchange = names::kReadyTaskExchange;
+  m.routing_key = task.topic();
+  m.type = names::kTypeTask;
+  m.message_id = task.task_id();
+  m.body = task.SerializeAsString();
+  m.headers = {{names::kHeaderTaskId, task.task_id()},
+               {names::kHeaderAttempt, int64_t{task.attempt()}},
+               {names::kHeaderPublishTime, task.publish_time_ms()},
+               {names::kHeaderDueTime, task.due_time_ms()}};
+  return m;
+}
+
+absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery) {
+  v1::TaskMessage task;
+  if (!task.ParseFromString(delivery.body)) {
+    return absl::InvalidArgumentError("body is not an ebats.v1.TaskMessage");
+  }
+  if (absl::Status s = names::ValidateId(task.task_id(), "task id"); !s.ok())
+    return s;
+  if (absl::Status s = names::ValidateTopicName(task.topic()); !s.ok())
+    return s;
+  if (absl::Status s = names::ValidateTaskName(task.task()); !s.ok()) return s;
+  if (task.attempt() < 1) task.set_attempt(1);
+  return task;
+}
+
+amqp::Message EncodeResult(const v1::TaskResult& result) {
+  amqp::Message m;
+  m.exchange = "";
+  m.routing_key = names::kResultsQueue;
+  m.type = names::kTypeResult;
+  m.body = result.SerializeAsString();
+  m.headers = {{names::kHeaderTaskId, result.task_id()},
+               {names::kHeaderAttempt, int64_t{result.attempt()}}};
+  return m;
+}
+
+absl::StatusOr<v1::TaskResult> DecodeResult(const amqp::Delivery& delivery) {
+  v1::TaskResult result;
+  if (!result.ParseFromString(delivery.body)) {
+    return absl::InvalidArgumentError("body is not an ebats.v1.TaskResult");
+  }
+  if (absl::Status s = names::ValidateId(result.task_id(), "task id"); !s.ok())
+    return s;
+  return result;
+}
+
+amqp::Message EncodeEvent(const v1::EventMessage& event) {
+  amqp::Message m;
+  m.exchange = names::kEventsExchange;
+  m.routing_key = event.event();
+  m.type = names::kTypeEvent;
+  m.message_id = event.event_id();
+  m.headers = {{names::kHeaderPublishTime, event.publish_time_ms()}};
+  v1::SchedulerInput input;
+  *input.mutable_event() = event;
+  m.body = input.SerializeAsString();
+  return m;
+}
+
+amqp::Message EncodeTaskRequest(const v1::TaskRequest& request) {
+  amqp::Message m;
+  m.exchange = names::kEventsExchange;
+  m.routing_key = names::TaskRequestRoutingKey(request.topic());
+  m.type = names::kTypeTaskRequest;
+  m.message_id = request.task_id();
+  m.headers = {{names::kHeaderPublishTime, request.publish_time_ms()},
+               {names::kHeaderTaskId, request.task_id()}};
+  v1::SchedulerInput input;
+  *input.mutable_task_request() = request;
+  m.body = input.SerializeAsString();
+  return m;
+}
+
+absl::StatusOr<v1::SchedulerInput> DecodeSchedulerInput(
+    const amqp::Delivery& delivery) {
+  v1::SchedulerInput input;
+  if (!input.ParseFromString(delivery.body)) {
+    return absl::InvalidArgumentError("body is not an ebats.v1.SchedulerInput");
+  }
+  if (input.has_event()) {
+    const v1::EventMessage& e = input.event();
+    if (absl::Status s = names::ValidateEventName(e.event()); !s.ok()) return s;
+    if (absl::Status s = names::ValidateId(e.event_id(), "event id"); !s.ok())
+      return s;
+  } else if (input.has_task_request()) {
+    const v1::TaskRequest& t = input.task_request();
+    if (absl::Status s = names::ValidateId(t.task_id(), "task id"); !s.ok())
+      return s;
+    if (absl::Status s = names::ValidateTopicName(t.topic()); !s.ok()) return s;
+    if (absl::Status s = names::ValidateTaskName(t.task()); !s.ok()) return s;
+  } else {
+    return absl::InvalidArgumentError(
+        "SchedulerInput carries neither an event nor a task");
+  }
+  return input;
+}
+
+amqp::Message EncodeDead(const v1::TaskMessage& task, const std::string& reason,
+                         const std::string& last_message) {
+  amqp::Message m = EncodeTask(task);
+  m.exchange = "";
+  m.routing_key = names::DeadQueueName(task.topic());
+  m.headers.emplace_back("x-ebats-dead-reason", reason);
+  m.headers.emplace_back("x-ebats-last-message", last_message);
+  return m;
+}
+
+amqp::Message EncodePoison(const amqp::Delivery& delivery,
+                           const std::string& reason) {
+  amqp::Message m;
+  m.exchange = "";
+  m.routing_key = names::kPoisonQueue;
+  m.type = delivery.type;
+  m.body = delivery.body;
+  m.headers = {{names::kHeaderPoisonReason, reason},
+               {"x-ebats-poison-queue", delivery.queue}};
+  return m;
+}
+
+}  // namespace ebats::codec

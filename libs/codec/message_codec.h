@@ -1,0 +1,38 @@
+// The AMQP form of every ebats message: body, type, routing and headers.
+// Used by all services, so producer and consumer always agree.
+#ifndef EBATS_LIBS_CODEC_MESSAGE_CODEC_H_
+#define EBATS_LIBS_CODEC_MESSAGE_CODEC_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ebats/v1/messages.pb.h"
+#include "libs/amqp/session.h"
+
+namespace ebats::codec {
+
+// A ready task for ebats.ntask (routing key = topic), with tracing headers.
+amqp::Message EncodeTask(const v1::TaskMessage& task);
+// INVALID_ARGUMENT when the body is not a TaskMessage with valid names.
+absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery);
+// A worker report for ebats.results.
+amqp::Message EncodeResult(const v1::TaskResult& result);
+// INVALID_ARGUMENT when the body is not a TaskResult with a task id.
+absl::StatusOr<v1::TaskResult> DecodeResult(const amqp::Delivery& delivery);
+// An event for ebats.events (routing key = event name).
+amqp::Message EncodeEvent(const v1::EventMessage& event);
+// A CreateTask request for the scheduler's input.
+amqp::Message EncodeTaskRequest(const v1::TaskRequest& request);
+// INVALID_ARGUMENT when the body is not a SchedulerInput with valid names.
+absl::StatusOr<v1::SchedulerInput> DecodeSchedulerInput(
+    const amqp::Delivery& delivery);
+// A dead task for ebats.dead.<topic>, with its reason in a header.
+amqp::Message EncodeDead(const v1::TaskMessage& task, const std::string& reason,
+                         const std::string& last_message);
+// An undecodable delivery for ebats.poison, body unchanged, reason in a header.
+amqp::Message EncodePoison(const amqp::Delivery& delivery,
+                           const std::string& reason);
+
+}  // namespace ebats::codec
+
+#endif  // EBATS_LIBS_CODEC_MESSAGE_CODEC_H_

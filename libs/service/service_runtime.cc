@@ -1,0 +1,67 @@
+#include "libs/service/service_runtime.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "libs/common/env.h"
+#include "libs/common/logging.h"
+#include "libs/common/shutdown_signal.h"
+#include "libs/common/status_macros.h"
+
+ABSL_FLAG(std::string, amqp_url,
+          ebats::EnvOr("EBATS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+          "RabbitMQ URL(s), comma-separated for failover [EBATS_AMQP_URL]");
+ABSL_FLAG(std::string, queue_type, ebats::EnvOr("EBATS_QUEUE_TYPE", "quorum"),
+          "quorum (replicated, at-least-once dead-lettering) or classic "
+          "[EBATS_QUEUE_TYPE]");
+ABSL_FLAG(std::string, log_level, ebats::EnvOr("EBATS_LOG_LEVEL", "info"),
+          "trace, debug, info, warn, error [EBATS_LOG_LEVEL]");
+
+namespace ebats::service {
+
+void Init(int argc, char** argv, const std::string& program,
+          const std::string& usage) {
+  BlockShutdownSignals();
+  absl::SetProgramUsageMessage(usage);
+  absl::ParseCommandLine(argc, argv);
+  InitLogging(program, absl::GetFlag(FLAGS_log_level));
+}
+
+absl::StatusOr<BrokerConfig> BrokerConfigFromFlags() {
+  BrokerConfig config;
+  EBATS_ASSIGN_OR_RETURN(config.brokers,
+                         amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url)));
+  EBATS_ASSIGN_OR_RETURN(config.queue_type,
+                         amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type)));
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(
+    const std::string& service, const std::string& metrics_address) {
+  std::unique_ptr<Runtime> runtime(new Runtime());
+  runtime->service_ = service;
+  runtime->registry_ = std::make_shared<prometheus::Registry>();
+  EBATS_ASSIGN_OR_RETURN(
+      runtime->endpoint_,
+      metrics::Endpoint::Start(metrics_address, runtime->registry_));
+  runtime->broker_metrics_ =
+      std::make_unique<metrics::BrokerMetrics>(*runtime->registry_, service);
+  return runtime;
+}
+
+amqp::Session::StateHandler Runtime::BrokerStateHandler() {
+  return [this](bool up, const absl::Status&) {
+    broker_metrics_->OnState(up);
+    absl::MutexLock lock(&mu_);
+    up_ = up;
+    if (server_ != nullptr) server_->SetServing(up);
+  };
+}
+
+void Runtime::SetServer(rpc::RunningServer* server) {
+  absl::MutexLock lock(&mu_);
+  server_ = server;
+  if (server_ != nullptr) server_->SetServing(up_);
+}
+
+}  // namespace ebats::service

@@ -1,0 +1,71 @@
+// Start-up and shutdown shared by the service mains: flags every service
+// takes (--amqp_url, --queue_type, --log_level, each defaulting to its
+// environment variable), logging, signals, the metrics endpoint, and health
+// that follows the broker connection.
+#ifndef EBATS_LIBS_SERVICE_SERVICE_RUNTIME_H_
+#define EBATS_LIBS_SERVICE_SERVICE_RUNTIME_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "libs/amqp/broker_url.h"
+#include "libs/amqp/session.h"
+#include "libs/amqp/topology.h"
+#include "libs/metrics/broker_metrics.h"
+#include "libs/metrics/endpoint.h"
+#include "libs/rpc/server.h"
+#include "prometheus/registry.h"
+
+namespace ebats::service {
+
+// Parses flags, sets up logging and blocks shutdown signals. Call first in
+// main, before any thread starts.
+void Init(int argc, char** argv, const std::string& program,
+          const std::string& usage);
+
+// The broker settings from --amqp_url and --queue_type; INVALID_ARGUMENT for
+// a malformed URL list or queue type.
+struct BrokerConfig {
+  std::vector<amqp::BrokerUrl> brokers;
+  amqp::QueueType queue_type = amqp::QueueType::kQuorum;
+};
+absl::StatusOr<BrokerConfig> BrokerConfigFromFlags();
+
+// A service's shared pieces: the metrics registry and endpoint, and broker
+// metrics. Health of `server` follows the session's connection.
+class Runtime {
+ public:
+  // UNAVAILABLE when the metrics address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Runtime>> Create(
+      const std::string& service, const std::string& metrics_address);
+  prometheus::Registry& registry() { return *registry_; }
+  std::shared_ptr<prometheus::Registry> shared_registry() { return registry_; }
+  int metrics_port() const { return endpoint_->port(); }
+
+  // Wires `session` so that health of `server` (set later with SetServer)
+  // and ebats_broker_up follow the connection. Call before session->Start().
+  void TrackBroker(amqp::Session& session) {
+    session.SetStateHandler(BrokerStateHandler());
+  }
+  // The same, for a session owned by someone else (e.g. a worker::Worker).
+  amqp::Session::StateHandler BrokerStateHandler();
+  // The server whose health follows the broker; may be set after
+  // TrackBroker. Not owned.
+  void SetServer(rpc::RunningServer* server);
+
+ private:
+  Runtime() = default;
+  std::string service_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<metrics::Endpoint> endpoint_;
+  std::unique_ptr<metrics::BrokerMetrics> broker_metrics_;
+  absl::Mutex mu_;
+  rpc::RunningServer* server_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool up_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace ebats::service
+
+#endif  // EBATS_LIBS_SERVICE_SERVICE_RUNTIME_H_

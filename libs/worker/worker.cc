@@ -1,0 +1,295 @@
+#include "libs/worker/worker.h"
+
+#include <unistd.h>
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+#include "libs/amqp/ebats_topology.h"
+#include "libs/codec/message_codec.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/ids.h"
+#include "libs/domain/names.h"
+#include "libs/domain/registration.h"
+#include "spdlog/spdlog.h"
+
+namespace ebats::worker {
+namespace {
+
+std::string DefaultWorkerId() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "-", getpid(), "-",
+                      domain::NewRandomId().substr(0, 6));
+}
+
+// Settles one delivery after all its messages are confirmed. Callbacks run
+// on the Session thread, or on a pool thread when a publish fails at once.
+struct Completion {
+  explicit Completion(int n) : remaining(n) {}
+  std::atomic<int> remaining;
+  absl::Mutex mu;
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options)
+    : options_(std::move(options)),
+      id_(options_.worker_id.empty() ? DefaultWorkerId() : options_.worker_id),
+      registry_(options_.registry ? options_.registry
+                                  : std::make_shared<prometheus::Registry>()),
+      metrics_(*registry_) {
+  if (options_.concurrency < 1) options_.concurrency = 1;
+  amqp::SessionOptions session;
+  session.brokers = options_.brokers;
+  session.connection_name = absl::StrCat("ebats-worker ", id_);
+  session.prefetch = static_cast<uint16_t>(
+      options_.prefetch > 0 ? options_.prefetch : 2 * options_.concurrency);
+  session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics);
+  session_ = std::make_unique<amqp::Session>(std::move(session));
+}
+
+Worker::~Worker() { Shutdown(absl::ZeroDuration()); }
+
+void Worker::Handle(const std::string& task, Handler handler) {
+  handlers_[task] = std::move(handler);
+}
+
+void Worker::OnReport(ReportCallback callback) {
+  report_ = std::move(callback);
+}
+
+v1::Worker Worker::Description() const {
+  v1::Worker w;
+  w.set_id(id_);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  w.set_host(host);
+  w.set_pid(getpid());
+  for (const auto& topic : options_.topics) w.add_topics(topic);
+  for (const auto& [task, handler] : handlers_) w.add_tasks(task);
+  w.set_concurrency(options_.concurrency);
+  return w;
+}
+
+absl::Status Worker::Start() {
+  if (options_.topics.empty())
+    return absl::InvalidArgumentError("worker: no topics to consume");
+  for (const auto& topic : options_.topics) {
+    if (absl::Status s = domain::ValidateTopicName(topic); !s.ok()) return s;
+  }
+  if (options_.brokers.empty())
+    return absl::InvalidArgumentError("worker: no broker URL");
+  started_ = true;
+  for (const auto& topic : options_.topics) {
+    session_->AddConsumer(domain::TaskQueueName(topic),
+                          [this](amqp::Delivery d) { Enqueue(std::move(d)); });
+  }
+  for (int i = 0; i < options_.concurrency; ++i)
+    pool_.emplace_back([this] { PoolLoop(); });
+  session_->Start();
+  if (!options_.scheduler_address.empty()) {
+    HeartbeaterOptions hb;
+    hb.scheduler_address = options_.scheduler_address;
+    hb.worker = Description();
+    heartbeater_ = std::make_unique<Heartbeater>(
+        std::move(hb), [this] { return in_flight(); });
+    heartbeater_->Start();
+  }
+  return absl::OkStatus();
+}
+
+void Worker::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (started_) {
+    session_->StopConsuming();
+    // Let what was received finish, within the grace period.
+    absl::Time deadline = absl::Now() + grace;
+    while (in_flight_.load() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    if (in_flight_.load() > 0) {
+      spdlog::warn(
+          "worker {}: {} task(s) unfinished after the grace period; they "
+          "return "
+          "to their queue",
+          id_, in_flight_.load());
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (auto& thread : pool_) thread.join();
+  pool_.clear();
+  if (heartbeater_) heartbeater_->Shutdown();
+  // Unacked deliveries go back to their queues when the connection closes.
+  session_->Shutdown();
+}
+
+void Worker::Enqueue(amqp::Delivery delivery) {
+  in_flight_.fetch_add(1);
+  metrics_.in_flight().Increment();
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(delivery));
+}
+
+void Worker::PoolLoop() {
+  for (;;) {
+    amqp::Delivery delivery;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Worker* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return w->stopping_ || !w->queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      delivery = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Process(std::move(delivery));
+  }
+}
+
+Result Worker::RunHandler(const TaskContext& context) {
+  auto it = handlers_.find(context.task);
+  if (it == handlers_.end()) {
+    return Result::Fail(absl::StrCat("no handler for task \"", context.task,
+                                     "\" on worker ", id_));
+  }
+  try {
+    return it->second(context);
+  } catch (const std::exception& e) {
+    return Result::Retry(absl::StrCat("handler threw: ", e.what()));
+  } catch (...) {
+    return Result::Retry("handler threw a non-standard exception");
+  }
+}
+
+void Worker::Process(amqp::Delivery delivery) {
+  auto decoded = codec::DecodeTask(delivery);
+  if (!decoded.ok()) {
+    spdlog::error("worker {}: undecodable message on {} sent to {}: {}", id_,
+                  delivery.queue, domain::kPoisonQueue,
+                  decoded.status().ToString());
+    TaskReport none;
+    Complete(delivery,
+             {codec::EncodePoison(delivery,
+                                  std::string(decoded.status().message()))},
+             std::move(none));
+    return;
+  }
+  const v1::TaskMessage& task = *decoded;
+  TaskContext context{
+      task.task_id(),    task.event_id(),     task.event(),
+      task.topic(),      task.task(),         task.params(),
+      task.attempt(),    task.max_attempts(), task.publish_time_ms(),
+      task.due_time_ms()};
+  if (context.max_attempts < 1)
+    context.max_attempts = domain::EffectiveMaxAttempts(task.retry());
+
+  const int64_t start_ms = options_.clock->NowMs();
+  const int64_t start_us = options_.clock->NowUs();
+  metrics_.Started(task.topic(),
+                   absl::Milliseconds(start_ms - task.publish_time_ms()),
+                   absl::Milliseconds(start_ms - task.due_time_ms()));
+  v1::TaskResult result;
+  result.set_task_id(task.task_id());
+  result.set_topic(task.topic());
+  result.set_task(task.task());
+  result.set_attempt(context.attempt);
+  result.set_worker_id(id_);
+  result.set_start_time_ms(start_ms);
+  if (options_.report_start) {
+    result.set_outcome(v1::OUTCOME_STARTED);
+    // Informational: the final report supersedes it, so nobody waits for it.
+    session_->Publish(codec::EncodeResult(result), [](absl::Status) {});
+  }
+
+  Result outcome = RunHandler(context);
+  const int64_t time_used_us = options_.clock->NowUs() - start_us;
+  metrics_.Finished(task.topic(), task.task(), outcome.outcome(),
+                    absl::Microseconds(time_used_us));
+
+  result.set_outcome(outcome.outcome());
+  result.set_finish_time_ms(options_.clock->NowMs());
+  result.set_time_used_us(time_used_us);
+  result.set_message(outcome.message());
+
+  std::vector<amqp::Message> messages;
+  if (outcome.outcome() == v1::OUTCOME_FAILED) {
+    result.set_dead_reason("failed");
+  } else if (outcome.outcome() == v1::OUTCOME_RETRY) {
+    if (context.attempt >= context.max_attempts) {
+      result.set_dead_reason("exhausted");
+    } else {
+      v1::TaskMessage next = task;  // a fresh message with our own counter
+      next.set_attempt(context.attempt + 1);
+      next.set_max_attempts(context.max_attempts);
+      next.set_due_time_ms(result.finish_time_ms() +
+                           domain::RetryDelayMs(task.retry(), context.attempt,
+                                                absl::ToInt64Milliseconds(
+                                                    outcome.retry_after())));
+      messages.push_back(codec::EncodeTask(next));
+      metrics_.Retried(task.topic(), task.task());
+    }
+  }
+  if (!result.dead_reason().empty()) {
+    messages.push_back(
+        codec::EncodeDead(task, result.dead_reason(), outcome.message()));
+    metrics_.Dead(task.topic(), result.dead_reason());
+  }
+  messages.push_back(codec::EncodeResult(result));
+
+  TaskReport report{task.topic(),
+                    task.task_id(),
+                    task.task(),
+                    task.params(),
+                    absl::Microseconds(time_used_us),
+                    outcome.message(),
+                    outcome.outcome(),
+                    context.attempt,
+                    result.dead_reason()};
+  Complete(delivery, std::move(messages), std::move(report));
+}
+
+void Worker::Complete(const amqp::Delivery& delivery,
+                      std::vector<amqp::Message> messages, TaskReport report) {
+  auto state = std::make_shared<Completion>(static_cast<int>(messages.size()));
+  auto shared_report = std::make_shared<TaskReport>(std::move(report));
+  // Only what settling needs; the body can be large.
+  amqp::Delivery handle;
+  handle.delivery_tag = delivery.delivery_tag;
+  handle.connection_generation = delivery.connection_generation;
+  for (auto& message : messages) {
+    session_->Publish(std::move(message), [this, state, handle,
+                                           shared_report](absl::Status status) {
+      absl::Status error;
+      {
+        absl::MutexLock lock(&state->mu);
+        if (!status.ok() && state->first_error.ok())
+          state->first_error = status;
+        error = state->first_error;
+      }
+      if (state->remaining.fetch_sub(1) > 1) return;
+      if (error.ok()) {
+        session_->Ack(handle);
+        if (report_ && !shared_report->task_id.empty()) report_(*shared_report);
+      } else {
+        // Not acked: the broker hands the task out again (at-least-once).
+        spdlog::warn(
+            "worker {}: outcome of task {} not confirmed ({}); it will run "
+            "again",
+            id_, shared_report->task_id, error.ToString());
+        session_->Reject(handle, /*requeue=*/true);
+      }
+      in_flight_.fetch_sub(1);
+      metrics_.in_flight().Decrement();
+    });
+  }
+}
+
+}  // namespace ebats::worker

@@ -1,0 +1,122 @@
+// The worker library: runs task handlers for one or more topics.
+//
+//   ebats::worker::Worker worker(options);
+//   worker.Handle("virtualShipping", [](const TaskContext& task) {
+//     ship(task.params);
+//     return Result::Success("shipped");
+//   });
+//   worker.Start();
+//
+// Tasks arrive from ebats.task.<topic> with manual acks and a bounded
+// prefetch, and run on a pool of `concurrency` threads. A task is acked only
+// after its outcome is confirmed by the broker (the report on ebats.results,
+// plus the retry or dead-letter message when there is one). So the worker
+// never waits on the scheduler, and a crash before the ack means the task
+// runs again: handlers must be idempotent (use task_id and attempt).
+#ifndef EBATS_LIBS_WORKER_WORKER_H_
+#define EBATS_LIBS_WORKER_WORKER_H_
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/amqp/session.h"
+#include "libs/common/clock.h"
+#include "libs/worker/handler.h"
+#include "libs/worker/heartbeater.h"
+#include "libs/worker/worker_metrics.h"
+#include "prometheus/registry.h"
+
+namespace ebats::worker {
+
+struct WorkerOptions {
+  std::vector<amqp::BrokerUrl> brokers;
+  amqp::QueueType queue_type = amqp::QueueType::kQuorum;
+  // Topics to consume; at least one.
+  std::vector<std::string> topics;
+  // Handlers running at once.
+  int concurrency = 4;
+  // Unacked tasks held per topic; 0 means 2 * concurrency, enough to keep
+  // every thread busy without hoarding tasks other workers could run.
+  int prefetch = 0;
+  // Empty: <hostname>-<pid>-<random>.
+  std::string worker_id;
+  // Where to register and heartbeat; empty: do not register.
+  std::string scheduler_address;
+  // Metrics go here; null: a private registry.
+  std::shared_ptr<prometheus::Registry> registry;
+  // Publish an informational STARTED report for each run, so the store shows
+  // RUNNING tasks.
+  bool report_start = true;
+  // Not owned; must outlive the Worker.
+  const Clock* clock = &Clock::Real();
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();  // Shutdown() with no grace.
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Before Start(). A task with no handler fails (dead, reason "failed").
+  void Handle(const std::string& task, Handler handler);
+  // Before Start(). Called after each run's outcome is confirmed.
+  void OnReport(ReportCallback callback);
+  // Before Start(). Called when the broker connection goes up or down.
+  void OnBrokerState(amqp::Session::StateHandler handler) {
+    session_->SetStateHandler(std::move(handler));
+  }
+
+  // Connects (in the background; see IsUp) and starts consuming.
+  // INVALID_ARGUMENT for bad options (no topics, a bad topic name).
+  absl::Status Start();
+  // Stops taking tasks, lets runs in progress (and tasks already received)
+  // finish for up to `grace` with their outcomes confirmed, then disconnects;
+  // whatever did not finish returns to its queue. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(30));
+
+  bool IsUp() const { return session_->IsUp(); }
+  const std::string& id() const { return id_; }
+  int in_flight() const { return in_flight_.load(); }
+  // The worker's topics and handlers, as the scheduler sees them.
+  v1::Worker Description() const;
+
+ private:
+  void Enqueue(amqp::Delivery delivery);
+  void PoolLoop();
+  void Process(amqp::Delivery delivery);
+  Result RunHandler(const TaskContext& context);
+  // Publishes `messages`; acks the delivery once all are confirmed.
+  void Complete(const amqp::Delivery& delivery,
+                std::vector<amqp::Message> messages, TaskReport report);
+
+  WorkerOptions options_;
+  std::string id_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  WorkerMetrics metrics_;
+  std::map<std::string, Handler> handlers_;
+  ReportCallback report_;
+  std::unique_ptr<amqp::Session> session_;
+  std::unique_ptr<Heartbeater> heartbeater_;
+
+  absl::Mutex mu_;
+  std::deque<amqp::Delivery> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> pool_;
+  // Received and not yet settled (run + outcome confirmed, or given up).
+  std::atomic<int> in_flight_{0};
+  bool started_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace ebats::worker
+
+#endif  // EBATS_LIBS_WORKER_WORKER_H_

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A private RabbitMQ node from Debian's rabbitmq-server: data under DIR, its
+# own ports, AMQP, Erlang distribution and epmd bound to 127.0.0.1 only.
+#
+#   scripts/rabbitmq-local.sh start DIR [AMQP_PORT]   (default 35672)
+#   scripts/rabbitmq-local.sh stop  DIR [AMQP_PORT]
+#
+# The distribution port is AMQP_PORT+1 and epmd listens on AMQP_PORT+2.
+# The node accepts guest/guest from loopback only (RabbitMQ's default).
+set -euo pipefail
+
+cmd="${1:?usage: rabbitmq-local.sh start|stop DIR [AMQP_PORT]}"
+dir="$(mkdir -p "${2:?DIR missing}" && cd "$2" && pwd)"
+port="${3:-35672}"
+bin=/usr/lib/rabbitmq/bin
+
+export HOME="$dir"
+export RABBITMQ_NODENAME="ebats-local-$port@localhost"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="$port"
+export RABBITMQ_DIST_PORT=$((port + 1))
+export ERL_EPMD_ADDRESS=127.0.0.1
+export ERL_EPMD_PORT=$((port + 2))
+export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+export RABBITMQ_LOG_BASE="$dir/log"
+export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+case "$cmd" in
+  start)
+    if port_open "$port"; then
+      echo "rabbitmq-local: port $port is already in use" >&2
+      exit 1
+    fi
+    cat >"$dir/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$port
+loopback_users.guest = true
+log.console = false
+log.file.level = warning
+CONF
+    echo "[]." >"$dir/enabled_plugins"
+    setsid "$bin/rabbitmq-server" >"$dir/server.log" 2>&1 </dev/null &
+    for _ in $(seq 1 600); do
+      if port_open "$port"; then
+        echo "rabbitmq-local: node $RABBITMQ_NODENAME up on 127.0.0.1:$port (data in $dir)"
+        exit 0
+      fi
+      sleep 0.1
+    done
+    echo "rabbitmq-local: node did not start; see $dir/server.log and $dir/log" >&2
+    exit 1
+    ;;
+  stop)
+    pid="$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)"
+    "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+    # rabbitmqctl returns while the VM is still halting; wait for it.
+    for _ in $(seq 1 300); do
+      [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
+    epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    ;;
+  *)
+    echo "usage: rabbitmq-local.sh start|stop DIR [AMQP_PORT]" >&2
+    exit 2
+    ;;
+esac

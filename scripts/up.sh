@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Brings the whole ebats stack up on this machine and shows tasks running:
+# installs missing Debian packages, builds (build/), starts a private
+# RabbitMQ node (data in build/local/rabbitmq, 127.0.0.1:35672), the
+# scheduler, gateway and a worker with the demo handlers, registers the demo
+# tasks and publishes a demo event. Stays up until Ctrl-C, then stops
+# everything it started.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+amqp_port="${EBATS_LOCAL_AMQP_PORT:-35672}"
+build="$EBATS_ROOT/build"
+local_dir="$build/local"
+logs="$local_dir/logs"
+
+ebats_install_deps
+ebats_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+mkdir -p "$logs"
+export EBATS_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/"
+export EBATS_DATA_DIR="$local_dir/data"
+ctl="$build/services/ebatsctl/ebatsctl"
+pids=()
+
+stop_all() {
+  trap - EXIT INT TERM
+  echo
+  echo "stopping ebats..."
+  if ((${#pids[@]})); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$local_dir/rabbitmq" "$amqp_port"
+  echo "stopped."
+}
+trap stop_all EXIT INT TERM
+
+"$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$local_dir/rabbitmq" "$amqp_port"
+"$build/services/scheduler/ebats-scheduler" >"$logs/scheduler.log" 2>&1 &
+pids+=($!)
+"$build/services/gateway/ebats-gateway" >"$logs/gateway.log" 2>&1 &
+pids+=($!)
+"$build/services/worker/ebats-worker" --topics=demo >"$logs/worker.log" 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  "$ctl" health >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$ctl" health
+
+echo
+echo "== demo registrations"
+"$ctl" register order_created closeOrder --topic demo --delay 10s
+"$ctl" register order_paid virtualShipping --topic demo
+echo
+echo "== publish order_paid and follow its task"
+"$ctl" publish order_paid --params '{"order_id": "FB138020392193312"}' --wait
+echo
+echo "== workers"
+"$ctl" workers
+cat <<TXT
+
+ebats is up:
+  gateway   127.0.0.1:7401   metrics http://127.0.0.1:9401/metrics
+  scheduler 127.0.0.1:7402   metrics http://127.0.0.1:9402/metrics
+  worker    127.0.0.1:7403   metrics http://127.0.0.1:9403/metrics
+  RabbitMQ  $EBATS_AMQP_URL
+  logs      $logs
+Try: $ctl publish order_paid --params '{"order_id": "42"}' --wait
+Worker results follow; Ctrl-C stops everything.
+
+TXT
+tail -n 0 -f "$logs/worker.log" &
+pids+=($!)
+wait "${pids[0]}"

@@ -1,0 +1,442 @@
+// ebatsctl: the command-line client of ebats (gateway and scheduler APIs).
+// Output is for people by default and JSON with --json; errors go to stderr
+// with the gRPC code and message, and the exit code is non-zero.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "libs/client/client.h"
+#include "libs/common/env.h"
+#include "libs/domain/task_state.h"
+#include "libs/rpc/health_client.h"
+
+namespace ebats::ctl {
+namespace {
+
+struct Globals {
+  std::string gateway = EnvOr("EBATS_GATEWAY_ADDR", "127.0.0.1:7401");
+  std::string scheduler = EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402");
+  std::string timeout = "10s";
+  bool json = false;
+};
+
+// Exit codes: 0 ok, 1 the server said no, 2 bad usage.
+constexpr int kServerError = 1;
+constexpr int kUsageError = 2;
+
+int Fail(const absl::Status& status) {
+  std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  return kServerError;
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  return kUsageError;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name,
+                                                 const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " \"", text,
+                     "\" is not a duration like 500ms, 10s, 5m, 2h"));
+  }
+  return d;
+}
+
+std::string Json(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string Time(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms),
+                          absl::UTCTimeZone());
+}
+
+std::string Ms(int64_t ms) {
+  return absl::FormatDuration(absl::Milliseconds(ms));
+}
+
+void PrintTask(const v1::Task& t) {
+  std::cout << "task       " << t.id() << "\n"
+            << "state      " << domain::TaskStateName(t.state())
+            << (t.dead_reason().empty() ? "" : " (" + t.dead_reason() + ")")
+            << "\n"
+            << "topic      " << t.topic() << "\n"
+            << "task name  " << t.task() << "\n"
+            << "event      "
+            << (t.event().empty() ? "-" : t.event() + " " + t.event_id())
+            << "\n"
+            << "params     " << t.params() << "\n"
+            << "attempts   " << t.attempts() << " of " << t.max_attempts()
+            << "\n"
+            << "published  " << Time(t.publish_time_ms()) << "\n"
+            << "due        " << Time(t.due_time_ms()) << "\n"
+            << "started    " << Time(t.start_time_ms())
+            << (t.start_time_ms() > 0
+                    ? " (lateness " + Ms(t.lateness_ms()) + ")"
+                    : "")
+            << "\n"
+            << "finished   " << Time(t.finish_time_ms()) << "\n"
+            << "time used  "
+            << (t.time_used_us() > 0
+                    ? absl::FormatDuration(absl::Microseconds(t.time_used_us()))
+                    : "-")
+            << "\n"
+            << "worker     " << (t.worker_id().empty() ? "-" : t.worker_id())
+            << "\n"
+            << "message    " << t.message() << "\n";
+}
+
+void PrintTaskLine(const v1::Task& t) {
+  std::cout << t.id() << "  " << domain::TaskStateName(t.state()) << "  "
+            << t.topic() << "/" << t.task() << "  attempts=" << t.attempts()
+            << "  due=" << Time(t.due_time_ms());
+  if (t.time_used_us() > 0) {
+    std::cout << "  used="
+              << absl::FormatDuration(absl::Microseconds(t.time_used_us()));
+  }
+  if (!t.message().empty()) std::cout << "  \"" << t.message() << "\"";
+  std::cout << "\n";
+}
+
+// Follows the tasks of `event_id` until the registrations' tasks are all
+// final or `timeout` passes. Returns the exit code.
+int WaitForEvent(client::Client& client, const Globals& g,
+                 const std::string& event, const std::string& event_id,
+                 absl::Duration timeout) {
+  v1::ListRegistrationsRequest regs_request;
+  regs_request.set_event(event);
+  auto regs = client.ListRegistrations(regs_request);
+  if (!regs.ok()) return Fail(regs.status());
+  const int expected = regs->registrations_size();
+  if (expected == 0) {
+    if (!g.json)
+      std::cout << "no registration matches " << event
+                << "; nothing to wait for\n";
+    return 0;
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  std::map<std::string, v1::TaskState> shown;
+  for (;;) {
+    v1::ListTasksRequest request;
+    request.set_event_id(event_id);
+    request.set_page_size(1000);
+    auto tasks = client.ListTasks(request);
+    if (!tasks.ok()) return Fail(tasks.status());
+    int finished = 0;
+    for (const auto& t : tasks->tasks()) {
+      if (!domain::IsFinal(t.state())) continue;
+      ++finished;
+      if (shown.count(t.id()) == 0) {
+        shown[t.id()] = t.state();
+        if (g.json) {
+          std::cout << Json(t) << "\n";
+        } else {
+          PrintTaskLine(t);
+        }
+      }
+    }
+    if (finished >= expected) {
+      bool all_ok = true;
+      for (const auto& [id, state] : shown)
+        all_ok = all_ok && state == v1::TASK_STATE_SUCCEEDED;
+      return all_ok ? 0 : kServerError;
+    }
+    if (absl::Now() >= deadline) {
+      std::cerr << "error: DEADLINE_EXCEEDED: " << finished << " of "
+                << expected << " task(s) finished within "
+                << absl::FormatDuration(timeout) << "\n";
+      return kServerError;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "ebatsctl: publish events, register tasks, inspect tasks and workers of "
+      "ebats"};
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--gateway", g.gateway,
+                 "gateway address [EBATS_GATEWAY_ADDR]");
+  app.add_option("--scheduler", g.scheduler,
+                 "scheduler address [EBATS_SCHEDULER_ADDR]");
+  app.add_option("--timeout", g.timeout, "deadline of each call, e.g. 10s");
+  app.add_flag("--json", g.json, "print JSON, one object per line");
+
+  std::string event, task, topic, delay = "0s", params, key, id, state,
+                                  page_token;
+  std::string retry_intervals, task_timeout = "0s", wait_timeout = "60s";
+  int max_attempts = 0, limit = 50;
+  bool wait = false;
+
+  auto* reg =
+      app.add_subcommand("register", "register TASK under EVENT on a topic");
+  reg->add_option("EVENT", event)->required();
+  reg->add_option("TASK", task)->required();
+  reg->add_option("--topic", topic, "topic whose workers run it")->required();
+  reg->add_option("--delay", delay, "delay after the event, e.g. 10s");
+  reg->add_option("--retry-intervals", retry_intervals,
+                  "comma-separated waits between attempts, e.g. 5s,5m,10m");
+  reg->add_option("--max-attempts", max_attempts,
+                  "runs in total; 0 = intervals + 1");
+  reg->add_option("--task-timeout", task_timeout,
+                  "longest run, e.g. 30s; 0 = worker default");
+
+  auto* unreg = app.add_subcommand("unregister", "remove a registration");
+  unreg->add_option("EVENT", event)->required();
+  unreg->add_option("TASK", task)->required();
+  unreg->add_option("--topic", topic)->required();
+
+  auto* regs = app.add_subcommand("registrations", "list registrations");
+  regs->add_option("--event", event, "only under this event");
+
+  auto* pub = app.add_subcommand("publish", "publish an event");
+  pub->add_option("EVENT", event)->required();
+  pub->add_option("--params", params,
+                  "JSON object, e.g. '{\"order_id\": \"42\"}'");
+  pub->add_option("--key", key,
+                  "idempotency key: the same key gives the same event id");
+  pub->add_flag("--wait", wait, "follow the event's tasks until they finish");
+  pub->add_option("--wait-timeout", wait_timeout, "how long --wait waits");
+
+  auto* create =
+      app.add_subcommand("create-task", "create one task without an event");
+  create->add_option("TOPIC", topic)->required();
+  create->add_option("TASK", task)->required();
+  create->add_option("--params", params, "JSON object");
+  create->add_option("--delay", delay, "run after this long, e.g. 10s");
+
+  auto* get = app.add_subcommand("task", "show one task");
+  get->add_option("ID", id)->required();
+
+  auto* list = app.add_subcommand("tasks", "list tasks, newest first");
+  list->add_option("--event", id, "event id");
+  list->add_option("--topic", topic);
+  list->add_option(
+      "--state", state,
+      "scheduled, pending, running, retrying, succeeded, dead, canceled");
+  list->add_option("--limit", limit, "at most this many (1-1000)");
+  list->add_option("--page-token", page_token, "continue a previous listing");
+
+  auto* workers =
+      app.add_subcommand("workers", "list workers known to the scheduler");
+  auto* health = app.add_subcommand(
+      "health", "check that the gateway and scheduler are SERVING");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kUsageError;
+  }
+
+  auto call_timeout = ParseDurationFlag("timeout", g.timeout);
+  if (!call_timeout.ok())
+    return UsageError(std::string(call_timeout.status().message()));
+  client::ClientOptions options;
+  options.gateway_address = g.gateway;
+  options.scheduler_address = g.scheduler;
+  options.timeout = *call_timeout;
+  client::Client client(options);
+
+  if (reg->parsed()) {
+    auto delay_d = ParseDurationFlag("delay", delay);
+    auto timeout_d = ParseDurationFlag("task-timeout", task_timeout);
+    if (!delay_d.ok())
+      return UsageError(std::string(delay_d.status().message()));
+    if (!timeout_d.ok())
+      return UsageError(std::string(timeout_d.status().message()));
+    v1::RegisterTaskRequest request;
+    v1::Registration* r = request.mutable_registration();
+    r->set_event(event);
+    r->set_topic(topic);
+    r->set_task(task);
+    r->set_delay_ms(absl::ToInt64Milliseconds(*delay_d));
+    for (absl::string_view part :
+         absl::StrSplit(retry_intervals, ',', absl::SkipWhitespace())) {
+      auto interval = ParseDurationFlag("retry-intervals", std::string(part));
+      if (!interval.ok())
+        return UsageError(std::string(interval.status().message()));
+      r->mutable_retry()->add_intervals_ms(
+          absl::ToInt64Milliseconds(*interval));
+    }
+    r->mutable_retry()->set_max_attempts(max_attempts);
+    r->mutable_retry()->set_timeout_ms(absl::ToInt64Milliseconds(*timeout_d));
+    auto response = client.RegisterTask(request);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      std::cout << Json(*response) << "\n";
+    } else {
+      std::cout << (response->created() ? "registered " : "already registered ")
+                << event << " -> " << task << " on topic " << topic
+                << (r->delay_ms() > 0 ? " after " + Ms(r->delay_ms()) : "")
+                << "\n";
+    }
+    return 0;
+  }
+  if (unreg->parsed()) {
+    v1::UnregisterTaskRequest request;
+    request.set_event(event);
+    request.set_topic(topic);
+    request.set_task(task);
+    if (absl::Status s = client.UnregisterTask(request); !s.ok())
+      return Fail(s);
+    if (!g.json)
+      std::cout << "unregistered " << event << " -> " << task << " on " << topic
+                << "\n";
+    return 0;
+  }
+  if (regs->parsed()) {
+    v1::ListRegistrationsRequest request;
+    request.set_event(event);
+    auto response = client.ListRegistrations(request);
+    if (!response.ok()) return Fail(response.status());
+    for (const auto& r : response->registrations()) {
+      if (g.json) {
+        std::cout << Json(r) << "\n";
+        continue;
+      }
+      std::cout << r.event() << " -> " << r.task() << "  topic=" << r.topic();
+      if (r.delay_ms() > 0) std::cout << "  delay=" << Ms(r.delay_ms());
+      if (r.retry().intervals_ms_size() > 0) {
+        std::vector<std::string> parts;
+        for (int64_t ms : r.retry().intervals_ms()) parts.push_back(Ms(ms));
+        std::cout << "  retry=" << absl::StrJoin(parts, ",");
+      }
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  if (pub->parsed()) {
+    auto wait_d = ParseDurationFlag("wait-timeout", wait_timeout);
+    if (!wait_d.ok()) return UsageError(std::string(wait_d.status().message()));
+    v1::PublishEventRequest request;
+    request.set_event(event);
+    request.set_params(params);
+    request.set_idempotency_key(key);
+    auto response = client.PublishEvent(request);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      std::cout << Json(*response) << "\n";
+    } else {
+      std::cout << "published " << event << " as event " << response->event_id()
+                << "\n";
+    }
+    return wait ? WaitForEvent(client, g, event, response->event_id(), *wait_d)
+                : 0;
+  }
+  if (create->parsed()) {
+    auto delay_d = ParseDurationFlag("delay", delay);
+    if (!delay_d.ok())
+      return UsageError(std::string(delay_d.status().message()));
+    v1::CreateTaskRequest request;
+    request.set_topic(topic);
+    request.set_task(task);
+    request.set_params(params);
+    request.set_delay_ms(absl::ToInt64Milliseconds(*delay_d));
+    auto response = client.CreateTask(request);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      std::cout << Json(*response) << "\n";
+    } else {
+      std::cout << "created task " << response->task_id() << "\n";
+    }
+    return 0;
+  }
+  if (get->parsed()) {
+    auto t = client.GetTask(id);
+    if (!t.ok()) return Fail(t.status());
+    if (g.json) {
+      std::cout << Json(*t) << "\n";
+    } else {
+      PrintTask(*t);
+    }
+    return 0;
+  }
+  if (list->parsed()) {
+    v1::ListTasksRequest request;
+    request.set_event_id(id);
+    request.set_topic(topic);
+    if (!state.empty()) {
+      auto parsed = domain::ParseTaskState(state);
+      if (!parsed.ok())
+        return UsageError(std::string(parsed.status().message()));
+      request.set_state(*parsed);
+    }
+    request.set_page_size(limit);
+    request.set_page_token(page_token);
+    auto response = client.ListTasks(request);
+    if (!response.ok()) return Fail(response.status());
+    for (const auto& t : response->tasks()) {
+      if (g.json) {
+        std::cout << Json(t) << "\n";
+      } else {
+        PrintTaskLine(t);
+      }
+    }
+    if (!g.json && !response->next_page_token().empty()) {
+      std::cout << "(more: --page-token " << response->next_page_token()
+                << ")\n";
+    }
+    return 0;
+  }
+  if (health->parsed()) {
+    bool all_serving = true;
+    for (const auto& [name, address] :
+         {std::pair<std::string, std::string>{"gateway", g.gateway},
+          {"scheduler", g.scheduler}}) {
+      auto serving = rpc::CheckServing(address, *call_timeout);
+      const bool ok = serving.ok() && *serving;
+      all_serving = all_serving && ok;
+      std::string state = !serving.ok() ? serving.status().ToString()
+                          : *serving    ? "SERVING"
+                                        : "NOT_SERVING";
+      if (g.json) {
+        std::cout << "{\"service\":\"" << name << "\",\"address\":\"" << address
+                  << "\",\"serving\":" << (ok ? "true" : "false") << "}\n";
+      } else {
+        std::cout << name << "  " << address << "  " << state << "\n";
+      }
+    }
+    return all_serving ? 0 : kServerError;
+  }
+  if (workers->parsed()) {
+    auto response = client.ListWorkers();
+    if (!response.ok()) return Fail(response.status());
+    const int64_t now = absl::ToUnixMillis(absl::Now());
+    for (const auto& w : response->workers()) {
+      if (g.json) {
+        std::cout << Json(w) << "\n";
+        continue;
+      }
+      std::cout << w.id() << "  host=" << w.host() << " pid=" << w.pid()
+                << "  topics=" << absl::StrJoin(w.topics(), ",")
+                << "  concurrency=" << w.concurrency() << "  last heartbeat "
+                << Ms(now - w.last_heartbeat_ms()) << " ago\n";
+    }
+    return 0;
+  }
+  return kUsageError;
+}
+
+}  // namespace ebats::ctl
+
+int main(int argc, char** argv) { return ebats::ctl::Main(argc, argv); }

@@ -1,0 +1,156 @@
+#include "services/gateway/gateway_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "ebats/v1/messages.pb.h"
+#include "libs/codec/message_codec.h"
+#include "libs/common/status_macros.h"
+#include "libs/domain/ids.h"
+#include "libs/domain/names.h"
+#include "libs/domain/registration.h"
+#include "libs/rpc/status.h"
+
+namespace ebats::gateway {
+namespace {
+
+namespace names = ::ebats::domain;
+
+absl::StatusOr<v1::EventMessage> BuildEvent(
+    const v1::PublishEventRequest& request, size_t max_params_bytes,
+    int64_t now_ms) {
+  EBATS_RETURN_IF_ERROR(names::ValidateEventName(request.event()));
+  if (!request.idempotency_key().empty()) {
+    EBATS_RETURN_IF_ERROR(
+        names::ValidateId(request.idempotency_key(), "idempotency key"));
+  }
+  EBATS_ASSIGN_OR_RETURN(
+      std::string params,
+      names::NormalizeParams(request.params(), max_params_bytes));
+  v1::EventMessage event;
+  event.set_event_id(request.idempotency_key().empty()
+                         ? names::NewRandomId()
+                         : names::EventIdFromKey(request.idempotency_key()));
+  event.set_event(request.event());
+  event.set_params(std::move(params));
+  event.set_publish_time_ms(now_ms);
+  return event;
+}
+
+absl::StatusOr<v1::TaskRequest> BuildTaskRequest(
+    const v1::CreateTaskRequest& request, size_t max_params_bytes,
+    int64_t now_ms) {
+  EBATS_RETURN_IF_ERROR(names::ValidateTopicName(request.topic()));
+  EBATS_RETURN_IF_ERROR(names::ValidateTaskName(request.task()));
+  if (request.delay_ms() < 0 || request.delay_ms() > names::kMaxDelayMs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("delay_ms = ", request.delay_ms(), "; must be 0..",
+                     names::kMaxDelayMs));
+  }
+  EBATS_RETURN_IF_ERROR(names::ValidateRetryPolicy(request.retry()));
+  EBATS_ASSIGN_OR_RETURN(
+      std::string params,
+      names::NormalizeParams(request.params(), max_params_bytes));
+  v1::TaskRequest task;
+  task.set_task_id(names::NewRandomId());
+  task.set_topic(request.topic());
+  task.set_task(request.task());
+  task.set_params(std::move(params));
+  task.set_publish_time_ms(now_ms);
+  task.set_due_time_ms(now_ms + request.delay_ms());
+  *task.mutable_retry() = request.retry();
+  return task;
+}
+
+}  // namespace
+
+GatewayService::GatewayService(amqp::Session& session, GatewayOptions options,
+                               prometheus::Registry& registry,
+                               const Clock& clock)
+    : session_(session),
+      options_(options),
+      clock_(clock),
+      published_(prometheus::BuildCounter()
+                     .Name("ebats_events_published_total")
+                     .Help("Events (and created tasks, event=\"\") confirmed "
+                           "by the broker")
+                     .Register(registry)),
+      rejected_(
+          prometheus::BuildCounter()
+              .Name("ebats_gateway_rejected_total")
+              .Help("Gateway calls answered with an error, by method and code")
+              .Register(registry)),
+      publish_seconds_(
+          prometheus::BuildHistogram()
+              .Name("ebats_gateway_publish_seconds")
+              .Help("Time from a call's arrival to the broker's confirm")
+              .Register(registry)
+              .Add({}, prometheus::Histogram::BucketBoundaries{
+                           0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+                           0.25, 0.5, 1, 2.5})) {}
+
+grpc::ServerUnaryReactor* GatewayService::Reject(
+    grpc::CallbackServerContext* context, const absl::Status& status,
+    const char* method) {
+  rejected_
+      .Add({{"method", method},
+            {"code", absl::StatusCodeToString(status.code())}})
+      .Increment();
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(rpc::ToGrpcStatus(status));
+  return reactor;
+}
+
+void GatewayService::PublishAndFinish(amqp::Message message,
+                                      grpc::ServerUnaryReactor* reactor,
+                                      const char* method,
+                                      const std::string& event) {
+  const int64_t start_us = clock_.NowUs();
+  session_.Publish(std::move(message), [this, reactor, method, event,
+                                        start_us](absl::Status status) {
+    if (status.ok()) {
+      publish_seconds_.Observe(static_cast<double>(clock_.NowUs() - start_us) /
+                               1e6);
+      published_.Add({{"event", event}}).Increment();
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    // Whatever the broker's reason, the caller's message was not accepted
+    // and can be sent again: that is UNAVAILABLE.
+    absl::Status unavailable = absl::UnavailableError(
+        absl::StrCat("gateway.", method,
+                     ": not accepted by the broker: ", status.message()));
+    rejected_.Add({{"method", method}, {"code", "UNAVAILABLE"}}).Increment();
+    reactor->Finish(rpc::ToGrpcStatus(unavailable));
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::PublishEvent(
+    grpc::CallbackServerContext* context,
+    const v1::PublishEventRequest* request,
+    v1::PublishEventResponse* response) {
+  auto event = BuildEvent(*request, options_.max_params_bytes, clock_.NowMs());
+  if (!event.ok()) return Reject(context, event.status(), "PublishEvent");
+  response->set_event_id(event->event_id());
+  response->set_publish_time_ms(event->publish_time_ms());
+
+  amqp::Message message = codec::EncodeEvent(*event);
+  auto* reactor = context->DefaultReactor();
+  PublishAndFinish(std::move(message), reactor, "PublishEvent",
+                   request->event());
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GatewayService::CreateTask(
+    grpc::CallbackServerContext* context, const v1::CreateTaskRequest* request,
+    v1::CreateTaskResponse* response) {
+  auto task =
+      BuildTaskRequest(*request, options_.max_params_bytes, clock_.NowMs());
+  if (!task.ok()) return Reject(context, task.status(), "CreateTask");
+  response->set_task_id(task->task_id());
+
+  amqp::Message message = codec::EncodeTaskRequest(*task);
+  auto* reactor = context->DefaultReactor();
+  PublishAndFinish(std::move(message), reactor, "CreateTask", "");
+  return reactor;
+}
+
+}  // namespace ebats::gateway

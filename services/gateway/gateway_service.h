@@ -1,0 +1,63 @@
+// The EventGateway gRPC service: validates input, stamps the publish time,
+// publishes to ebats.events and answers OK only once RabbitMQ confirmed the
+// message. Stateless: any number of gateways can run side by side.
+//
+// Status codes: INVALID_ARGUMENT for bad names, params or settings (nothing
+// is published); UNAVAILABLE when the broker did not accept the message (not
+// connected, connection lost before the confirm, nacked, unroutable).
+#ifndef EBATS_SERVICES_GATEWAY_GATEWAY_SERVICE_H_
+#define EBATS_SERVICES_GATEWAY_GATEWAY_SERVICE_H_
+
+#include <cstddef>
+
+#include "ebats/v1/gateway.grpc.pb.h"
+#include "libs/amqp/session.h"
+#include "libs/common/clock.h"
+#include "libs/domain/params.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace ebats::gateway {
+
+struct GatewayOptions {
+  size_t max_params_bytes = domain::kDefaultMaxParamsBytes;
+};
+
+// Thread-safe. `session`, `registry` and `clock` must outlive the service.
+class GatewayService final : public v1::EventGateway::CallbackService {
+ public:
+  GatewayService(amqp::Session& session, GatewayOptions options,
+                 prometheus::Registry& registry,
+                 const Clock& clock = Clock::Real());
+
+  grpc::ServerUnaryReactor* PublishEvent(
+      grpc::CallbackServerContext* context,
+      const v1::PublishEventRequest* request,
+      v1::PublishEventResponse* response) override;
+  grpc::ServerUnaryReactor* CreateTask(
+      grpc::CallbackServerContext* context,
+      const v1::CreateTaskRequest* request,
+      v1::CreateTaskResponse* response) override;
+
+ private:
+  // Publishes and finishes `reactor` when the broker has decided.
+  void PublishAndFinish(amqp::Message message,
+                        grpc::ServerUnaryReactor* reactor, const char* method,
+                        const std::string& event);
+  grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
+                                   const absl::Status& status,
+                                   const char* method);
+
+  amqp::Session& session_;
+  const GatewayOptions options_;
+  const Clock& clock_;
+  prometheus::Family<prometheus::Counter>& published_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Histogram& publish_seconds_;
+};
+
+}  // namespace ebats::gateway
+
+#endif  // EBATS_SERVICES_GATEWAY_GATEWAY_SERVICE_H_

@@ -1,0 +1,168 @@
+#include "services/scheduler/dispatcher.h"
+
+#include <atomic>
+#include <memory>
+
+#include "libs/codec/message_codec.h"
+#include "libs/domain/dispatch_plan.h"
+#include "services/scheduler/poison.h"
+#include "spdlog/spdlog.h"
+
+namespace ebats::scheduler {
+namespace {
+
+// Input messages handled per store transaction.
+constexpr size_t kBatchSize = 256;
+
+struct Item {
+  amqp::Delivery delivery;
+  std::vector<v1::Task> tasks;
+};
+
+// Acks an input message once all its tasks are confirmed.
+struct Join {
+  explicit Join(int n) : remaining(n) {}
+  std::atomic<int> remaining;
+  std::atomic<bool> failed{false};
+};
+
+}  // namespace
+
+Dispatcher::Dispatcher(amqp::Session& session, store::Store& store,
+                       Registrations& registrations, SchedulerMetrics& metrics,
+                       const Clock& clock)
+    : session_(session),
+      store_(store),
+      registrations_(registrations),
+      metrics_(metrics),
+      clock_(clock) {}
+
+Dispatcher::~Dispatcher() { Shutdown(); }
+
+void Dispatcher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Dispatcher::Shutdown() {
+  queue_.Close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dispatcher::Run() {
+  for (;;) {
+    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize);
+    if (batch.empty()) break;
+    ProcessBatch(std::move(batch));
+    FlushDispatched();
+  }
+  FlushDispatched();
+}
+
+void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
+  const int64_t now_ms = clock_.NowMs();
+  std::vector<Item> items;
+  std::vector<v1::Task> all;
+  for (auto& delivery : batch) {
+    auto input = codec::DecodeSchedulerInput(delivery);
+    if (!input.ok()) {
+      SendToPoison(session_, delivery, input.status(), metrics_);
+      continue;
+    }
+    Item item{std::move(delivery), {}};
+    if (input->has_event()) {
+      const v1::EventMessage& event = input->event();
+      metrics_.events_received.Add({{"event", event.event()}}).Increment();
+      item.tasks =
+          domain::PlanTasks(event, registrations_.Match(event.event()), now_ms);
+      if (item.tasks.empty()) {
+        metrics_.events_unmatched.Add({{"event", event.event()}}).Increment();
+        session_.Ack(item.delivery);
+        continue;
+      }
+    } else {
+      item.tasks.push_back(
+          domain::TaskFromRequest(input->task_request(), now_ms));
+    }
+    all.insert(all.end(), item.tasks.begin(), item.tasks.end());
+    items.push_back(std::move(item));
+  }
+  if (items.empty()) return;
+
+  std::vector<store::InsertOutcome> outcomes;
+  absl::Time started = absl::Now();
+  absl::Status stored = store_.InsertTasks(all, &outcomes);
+  metrics_.store_insert_seconds.Observe(
+      absl::ToDoubleSeconds(absl::Now() - started));
+  if (!stored.ok()) {
+    // Nothing was recorded: hand the input back and slow down a little.
+    spdlog::error("scheduler: cannot record tasks: {}", stored.ToString());
+    for (auto& item : items) session_.Reject(item.delivery, /*requeue=*/true);
+    absl::SleepFor(absl::Seconds(1));
+    return;
+  }
+
+  size_t index = 0;
+  for (auto& item : items) {
+    std::vector<const v1::Task*> to_send;
+    for (const v1::Task& task : item.tasks) {
+      if (outcomes[index++] != store::InsertOutcome::kExistsDispatched)
+        to_send.push_back(&task);
+    }
+    if (to_send.empty()) {
+      metrics_.events_duplicate.Increment();
+      session_.Ack(item.delivery);
+      continue;
+    }
+    bool topics_ready = true;
+    for (const v1::Task* task : to_send) {
+      topics_ready =
+          topics_ready && registrations_.EnsureTopic(task->topic()).ok();
+    }
+    if (!topics_ready) {
+      session_.Reject(item.delivery, /*requeue=*/true);
+      continue;
+    }
+    auto join = std::make_shared<Join>(static_cast<int>(to_send.size()));
+    amqp::Delivery handle;
+    handle.delivery_tag = item.delivery.delivery_tag;
+    handle.connection_generation = item.delivery.connection_generation;
+    for (const v1::Task* task : to_send) {
+      session_.Publish(
+          codec::EncodeTask(domain::FirstRun(*task)),
+          [this, join, handle, id = task->id(), topic = task->topic(),
+           name = task->task()](absl::Status status) {
+            if (status.ok()) {
+              metrics_.tasks_dispatched.Add({{"topic", topic}, {"task", name}})
+                  .Increment();
+              absl::MutexLock lock(&mu_);
+              dispatched_.push_back(id);
+            } else {
+              join->failed = true;
+            }
+            if (join->remaining.fetch_sub(1) > 1) return;
+            if (join->failed) {
+              session_.Reject(handle, /*requeue=*/true);
+            } else {
+              session_.Ack(handle);
+            }
+          });
+    }
+  }
+}
+
+void Dispatcher::FlushDispatched() {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    ids.swap(dispatched_);
+  }
+  if (ids.empty()) return;
+  absl::Status status = store_.MarkDispatched(ids, clock_.NowMs());
+  if (!status.ok()) {
+    // Only costs a possible duplicate dispatch after a redelivery.
+    spdlog::warn("scheduler: cannot mark {} tasks dispatched: {}", ids.size(),
+                 status.ToString());
+  }
+}
+
+}  // namespace ebats::scheduler

@@ -1,0 +1,59 @@
+// Consumes the scheduler's input queue (events and task requests), records
+// one task per matching registration and publishes it to ebats.ntask. An
+// input message is acked only after every task it produced is confirmed, so
+// a crash at any point means it is processed again; task ids are
+// deterministic and tasks the store knows as dispatched are not sent again.
+#ifndef EBATS_SERVICES_SCHEDULER_DISPATCHER_H_
+#define EBATS_SERVICES_SCHEDULER_DISPATCHER_H_
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "libs/amqp/session.h"
+#include "libs/common/clock.h"
+#include "libs/store/store.h"
+#include "services/scheduler/batch_queue.h"
+#include "services/scheduler/registrations.h"
+#include "services/scheduler/scheduler_metrics.h"
+
+namespace ebats::scheduler {
+
+class Dispatcher {
+ public:
+  // All arguments must outlive the Dispatcher.
+  Dispatcher(amqp::Session& session, store::Store& store,
+             Registrations& registrations, SchedulerMetrics& metrics,
+             const Clock& clock = Clock::Real());
+  ~Dispatcher();
+
+  // The session's delivery handler for the input queue; never blocks.
+  void OnDelivery(amqp::Delivery delivery) { queue_.Push(std::move(delivery)); }
+  void Start();
+  // Processes what was already taken, then stops. Unacked input returns to
+  // the queue when the session closes.
+  void Shutdown();
+
+ private:
+  void Run();
+  void ProcessBatch(std::vector<amqp::Delivery> batch);
+  // Sends an undecodable delivery to ebats.poison, then acks it.
+  void Poison(const amqp::Delivery& delivery, const absl::Status& why);
+  void FlushDispatched();
+
+  amqp::Session& session_;
+  store::Store& store_;
+  Registrations& registrations_;
+  SchedulerMetrics& metrics_;
+  const Clock& clock_;
+  BatchQueue<amqp::Delivery> queue_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  // Confirmed tasks waiting to be marked dispatched in the store.
+  std::vector<std::string> dispatched_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ebats::scheduler
+
+#endif  // EBATS_SERVICES_SCHEDULER_DISPATCHER_H_

@@ -1,0 +1,124 @@
+// ebats-scheduler: owns registrations and task records, turns events into
+// tasks, records outcomes. See dispatcher.h, result_recorder.h.
+#include <filesystem>
+
+#include "absl/flags/flag.h"
+#include "libs/amqp/ebats_topology.h"
+#include "libs/common/env.h"
+#include "libs/common/shutdown_signal.h"
+#include "libs/domain/broker_names.h"
+#include "libs/service/service_runtime.h"
+#include "libs/store/store.h"
+#include "services/scheduler/dispatcher.h"
+#include "services/scheduler/registrations.h"
+#include "services/scheduler/result_recorder.h"
+#include "services/scheduler/scheduler_service.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen,
+          ebats::EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402"),
+          "gRPC address [EBATS_SCHEDULER_ADDR]");
+ABSL_FLAG(std::string, metrics_addr,
+          ebats::EnvOr("EBATS_SCHEDULER_METRICS_ADDR", "127.0.0.1:9402"),
+          "Prometheus /metrics address; port 0 picks one "
+          "[EBATS_SCHEDULER_METRICS_ADDR]");
+ABSL_FLAG(std::string, data_dir, ebats::EnvOr("EBATS_DATA_DIR", "ebats-data"),
+          "directory of the store [EBATS_DATA_DIR]");
+ABSL_FLAG(std::string, db, "",
+          "SQLite store file; default <data_dir>/scheduler.db");
+ABSL_FLAG(int, prefetch, 512, "unacked input and result messages held at once");
+
+int main(int argc, char** argv) {
+  using namespace ebats;
+  service::Init(argc, argv, "ebats-scheduler",
+                "ebats-scheduler: registrations, dispatch and task records");
+  auto broker = service::BrokerConfigFromFlags();
+  if (!broker.ok()) {
+    spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  std::string db_path = absl::GetFlag(FLAGS_db);
+  if (db_path.empty()) {
+    std::error_code ignored;
+    std::filesystem::create_directories(absl::GetFlag(FLAGS_data_dir), ignored);
+    db_path = absl::GetFlag(FLAGS_data_dir) + "/scheduler.db";
+  }
+  auto store = store::Store::Open(db_path);
+  if (!store.ok()) {
+    spdlog::critical("{}", store.status().ToString());
+    return 1;
+  }
+  auto runtime =
+      service::Runtime::Create("scheduler", absl::GetFlag(FLAGS_metrics_addr));
+  if (!runtime.ok()) {
+    spdlog::critical("{}", runtime.status().ToString());
+    return 1;
+  }
+  scheduler::SchedulerMetrics metrics((*runtime)->registry());
+
+  // The session needs the registered topics' queues at every connect, and
+  // the registrations need the session to declare new topics: load the
+  // registrations through a store-only instance first.
+  amqp::SessionOptions session_options;
+  session_options.brokers = broker->brokers;
+  session_options.connection_name = "ebats-scheduler";
+  session_options.prefetch =
+      static_cast<uint16_t>(absl::GetFlag(FLAGS_prefetch));
+  session_options.topology = amqp::SchedulerTopology(broker->queue_type);
+  {
+    auto existing = (*store)->ListRegistrations("");
+    if (!existing.ok()) {
+      spdlog::critical("{}", existing.status().ToString());
+      return 1;
+    }
+    for (const auto& r : *existing) {
+      session_options.topology.Merge(
+          amqp::TopicTopology(broker->queue_type, r.topic()));
+    }
+  }
+  amqp::Session session(session_options);
+  scheduler::Registrations registrations(**store, session, broker->queue_type);
+  if (absl::Status s = registrations.Load(); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  scheduler::Dispatcher dispatcher(session, **store, registrations, metrics);
+  scheduler::ResultRecorder recorder(session, **store, metrics);
+  session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {
+    dispatcher.OnDelivery(std::move(d));
+  });
+  session.AddConsumer(domain::kResultsQueue, [&](amqp::Delivery d) {
+    recorder.OnDelivery(std::move(d));
+  });
+  (*runtime)->TrackBroker(session);
+  dispatcher.Start();
+  recorder.Start();
+  session.Start();
+
+  scheduler::SchedulerService scheduler_service(**store, registrations);
+  rpc::ServerOptions server_options;
+  server_options.address = absl::GetFlag(FLAGS_listen);
+  auto server = rpc::RunningServer::Start(server_options, {&scheduler_service});
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().ToString());
+    return 1;
+  }
+  (*runtime)->SetServer(server->get());
+  spdlog::info("scheduler listening on port {} (metrics on {}, store {})",
+               (*server)->port(), (*runtime)->metrics_port(), db_path);
+
+  int signal = WaitForShutdownSignal();
+  // Shutdown order: health NOT_SERVING and stop RPCs, stop taking input,
+  // finish the batches already taken (their confirms and commits), close.
+  spdlog::info("scheduler: signal {}, shutting down", signal);
+  (*runtime)->SetServer(nullptr);
+  (*server)->Shutdown(absl::Seconds(5));
+  spdlog::info("scheduler: gRPC stopped");
+  session.StopConsuming();
+  dispatcher.Shutdown();
+  recorder.Shutdown();
+  spdlog::info("scheduler: input drained");
+  session.Shutdown();
+  spdlog::info("scheduler: stopped");
+  return 0;
+}

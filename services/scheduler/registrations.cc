@@ -1,0 +1,102 @@
+#include "services/scheduler/registrations.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/synchronization/notification.h"
+#include "libs/amqp/ebats_topology.h"
+#include "libs/common/status_macros.h"
+#include "libs/domain/registration.h"
+#include "spdlog/spdlog.h"
+
+namespace ebats::scheduler {
+
+Registrations::Registrations(store::Store& store, amqp::Session& session,
+                             amqp::QueueType queue_type)
+    : store_(store), session_(session), queue_type_(queue_type) {}
+
+absl::Status Registrations::Load() {
+  EBATS_ASSIGN_OR_RETURN(auto all, store_.ListRegistrations(""));
+  absl::MutexLock lock(&mu_);
+  by_event_.clear();
+  for (auto& r : all) {
+    topics_.insert(r.topic());
+    by_event_[r.event()].push_back(std::move(r));
+  }
+  return absl::OkStatus();
+}
+
+amqp::Topology Registrations::TopicsTopology() const {
+  absl::MutexLock lock(&mu_);
+  amqp::Topology topology;
+  for (const auto& topic : topics_)
+    topology.Merge(amqp::TopicTopology(queue_type_, topic));
+  return topology;
+}
+
+absl::StatusOr<bool> Registrations::Put(const v1::Registration& registration) {
+  EBATS_RETURN_IF_ERROR(domain::ValidateRegistration(registration));
+  EBATS_ASSIGN_OR_RETURN(bool created, store_.PutRegistration(registration));
+  if (created) {
+    absl::MutexLock lock(&mu_);
+    by_event_[registration.event()].push_back(registration);
+    topics_.insert(registration.topic());
+  }
+  // Best effort now; the session declares it again at every connect, and
+  // EnsureTopic checks before any task goes out.
+  EnsureTopic(registration.topic()).IgnoreError();
+  return created;
+}
+
+absl::Status Registrations::Delete(const std::string& event,
+                                   const std::string& topic,
+                                   const std::string& task) {
+  EBATS_RETURN_IF_ERROR(store_.DeleteRegistration(event, topic, task));
+  absl::MutexLock lock(&mu_);
+  auto& list = by_event_[event];
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [&](const v1::Registration& r) {
+                              return r.topic() == topic && r.task() == task;
+                            }),
+             list.end());
+  if (list.empty()) by_event_.erase(event);
+  return absl::OkStatus();
+}
+
+std::vector<v1::Registration> Registrations::Match(
+    const std::string& event) const {
+  absl::MutexLock lock(&mu_);
+  auto it = by_event_.find(event);
+  return it == by_event_.end() ? std::vector<v1::Registration>() : it->second;
+}
+
+absl::Status Registrations::EnsureTopic(const std::string& topic) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (declared_.count(topic) > 0) return absl::OkStatus();
+  }
+  struct Outcome {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  session_.Declare(amqp::TopicTopology(queue_type_, topic),
+                   [outcome](absl::Status s) {
+                     outcome->status = std::move(s);
+                     outcome->done.Notify();
+                   });
+  if (!outcome->done.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    return absl::UnavailableError(
+        "scheduler: declaring topic queues timed out");
+  }
+  if (!outcome->status.ok()) {
+    spdlog::warn("scheduler: cannot declare queues of topic {}: {}", topic,
+                 outcome->status.ToString());
+    return outcome->status;
+  }
+  absl::MutexLock lock(&mu_);
+  declared_.insert(topic);
+  return absl::OkStatus();
+}
+
+}  // namespace ebats::scheduler

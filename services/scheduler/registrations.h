@@ -1,0 +1,58 @@
+// Registrations: the store is the truth, an in-memory index answers "which
+// tasks does this event create" without a query per event. Registering also
+// declares the topic's queues so tasks are never unroutable.
+#ifndef EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_
+#define EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "ebats/v1/types.pb.h"
+#include "libs/amqp/session.h"
+#include "libs/amqp/topology.h"
+#include "libs/store/store.h"
+
+namespace ebats::scheduler {
+
+// Thread-safe. `store` and `session` must outlive it.
+class Registrations {
+ public:
+  Registrations(store::Store& store, amqp::Session& session,
+                amqp::QueueType queue_type);
+
+  // Loads the index from the store. Call once before use.
+  absl::Status Load();
+  // The topology of every topic registered so far, for the session to
+  // declare at connect.
+  amqp::Topology TopicsTopology() const;
+
+  // As Store::PutRegistration, after validation (INVALID_ARGUMENT).
+  absl::StatusOr<bool> Put(const v1::Registration& registration);
+  absl::Status Delete(const std::string& event, const std::string& topic,
+                      const std::string& task);
+  std::vector<v1::Registration> Match(const std::string& event) const;
+
+  // Makes sure `topic`'s queues exist before a task is published to it;
+  // waits for the broker (bounded). OK when already declared.
+  absl::Status EnsureTopic(const std::string& topic);
+
+ private:
+  store::Store& store_;
+  amqp::Session& session_;
+  const amqp::QueueType queue_type_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::vector<v1::Registration>> by_event_
+      ABSL_GUARDED_BY(mu_);
+  std::set<std::string> topics_ ABSL_GUARDED_BY(mu_);
+  // Declared on the current connection (cleared on reconnect is not needed:
+  // the session re-declares everything it was asked to, at every connect).
+  std::set<std::string> declared_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ebats::scheduler
+
+#endif  // EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_

@@ -1,0 +1,130 @@
+#include "services/scheduler/scheduler_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/domain/ids.h"
+#include "libs/domain/names.h"
+#include "libs/rpc/status.h"
+
+namespace ebats::scheduler {
+namespace {
+
+// Workers heartbeat this often; ListWorkers shows the last time.
+constexpr int64_t kHeartbeatIntervalMs = 5000;
+
+using rpc::ToGrpcStatus;
+
+}  // namespace
+
+SchedulerService::SchedulerService(store::Store& store,
+                                   Registrations& registrations,
+                                   const Clock& clock)
+    : store_(store), registrations_(registrations), clock_(clock) {}
+
+grpc::Status SchedulerService::RegisterTask(
+    grpc::ServerContext*, const v1::RegisterTaskRequest* request,
+    v1::RegisterTaskResponse* response) {
+  auto created = registrations_.Put(request->registration());
+  if (!created.ok()) return ToGrpcStatus(created.status());
+  *response->mutable_registration() = request->registration();
+  response->set_created(*created);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::UnregisterTask(
+    grpc::ServerContext*, const v1::UnregisterTaskRequest* request,
+    v1::UnregisterTaskResponse*) {
+  for (absl::Status s : {domain::ValidateEventName(request->event()),
+                         domain::ValidateTopicName(request->topic()),
+                         domain::ValidateTaskName(request->task())}) {
+    if (!s.ok()) return ToGrpcStatus(s);
+  }
+  return ToGrpcStatus(registrations_.Delete(request->event(), request->topic(),
+                                            request->task()));
+}
+
+grpc::Status SchedulerService::ListRegistrations(
+    grpc::ServerContext*, const v1::ListRegistrationsRequest* request,
+    v1::ListRegistrationsResponse* response) {
+  if (!request->event().empty()) {
+    if (absl::Status s = domain::ValidateEventName(request->event()); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+  }
+  auto list = store_.ListRegistrations(request->event());
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  for (auto& r : *list) *response->add_registrations() = std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::GetTask(grpc::ServerContext*,
+                                       const v1::GetTaskRequest* request,
+                                       v1::GetTaskResponse* response) {
+  if (absl::Status s = domain::ValidateId(request->task_id(), "task id");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  auto task = store_.GetTask(request->task_id());
+  if (!task.ok()) return ToGrpcStatus(task.status());
+  *response->mutable_task() = *std::move(task);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::ListTasks(grpc::ServerContext*,
+                                         const v1::ListTasksRequest* request,
+                                         v1::ListTasksResponse* response) {
+  store::TaskFilter filter;
+  filter.event_id = request->event_id();
+  filter.topic = request->topic();
+  filter.state = request->state();
+  if (request->page_size() < 0) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("page_size must not be negative"));
+  }
+  auto page =
+      store_.ListTasks(filter, request->page_size(), request->page_token());
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (auto& t : page->tasks) *response->add_tasks() = std::move(t);
+  response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::RegisterWorker(
+    grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+    v1::RegisterWorkerResponse* response) {
+  v1::Worker worker = request->worker();
+  if (worker.id().empty()) worker.set_id(domain::NewRandomId());
+  if (absl::Status s = domain::ValidateId(worker.id(), "worker id"); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  for (const auto& topic : worker.topics()) {
+    if (absl::Status s = domain::ValidateTopicName(topic); !s.ok())
+      return ToGrpcStatus(s);
+  }
+  worker.set_last_heartbeat_ms(clock_.NowMs());
+  if (absl::Status s = store_.PutWorker(worker); !s.ok())
+    return ToGrpcStatus(s);
+  response->set_worker_id(worker.id());
+  response->set_heartbeat_interval_ms(kHeartbeatIntervalMs);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::Heartbeat(grpc::ServerContext*,
+                                         const v1::HeartbeatRequest* request,
+                                         v1::HeartbeatResponse*) {
+  if (absl::Status s = domain::ValidateId(request->worker_id(), "worker id");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return ToGrpcStatus(store_.TouchWorker(request->worker_id(), clock_.NowMs()));
+}
+
+grpc::Status SchedulerService::ListWorkers(grpc::ServerContext*,
+                                           const v1::ListWorkersRequest*,
+                                           v1::ListWorkersResponse* response) {
+  auto workers = store_.ListWorkers();
+  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  for (auto& w : *workers) *response->add_workers() = std::move(w);
+  return grpc::Status::OK;
+}
+
+}  // namespace ebats::scheduler

@@ -1,0 +1,98 @@
+// ebats-worker: runs the demo handlers (see demo_handlers.h) on the topics
+// given, with the worker library. A real deployment links the worker library
+// into its own binary with its own handlers.
+#include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/env.h"
+#include "libs/common/shutdown_signal.h"
+#include "libs/rpc/server.h"
+#include "libs/service/service_runtime.h"
+#include "services/worker/demo_handlers.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen,
+          ebats::EnvOr("EBATS_WORKER_ADDR", "127.0.0.1:7403"),
+          "gRPC address (health, reflection); port 0 picks a free one "
+          "[EBATS_WORKER_ADDR]");
+ABSL_FLAG(std::string, metrics_addr,
+          ebats::EnvOr("EBATS_WORKER_METRICS_ADDR", "127.0.0.1:9403"),
+          "Prometheus /metrics address; port 0 picks one "
+          "[EBATS_WORKER_METRICS_ADDR]");
+ABSL_FLAG(std::string, topics, ebats::EnvOr("EBATS_TOPICS", "demo"),
+          "comma-separated topics to consume [EBATS_TOPICS]");
+ABSL_FLAG(int, concurrency, 4, "handlers running at once");
+ABSL_FLAG(int, prefetch, 0,
+          "unacked tasks held per topic; 0 = 2 x concurrency");
+ABSL_FLAG(std::string, scheduler,
+          ebats::EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402"),
+          "scheduler gRPC address to register with; empty = none "
+          "[EBATS_SCHEDULER_ADDR]");
+ABSL_FLAG(std::string, worker_id, "",
+          "worker id; default <host>-<pid>-<random>");
+ABSL_FLAG(int, grace_seconds, 30,
+          "on SIGTERM, how long running tasks may finish");
+
+int main(int argc, char** argv) {
+  using namespace ebats;
+  service::Init(argc, argv, "ebats-worker",
+                "ebats-worker: runs tasks of the given topics");
+  auto broker = service::BrokerConfigFromFlags();
+  if (!broker.ok()) {
+    spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  auto runtime =
+      service::Runtime::Create("worker", absl::GetFlag(FLAGS_metrics_addr));
+  if (!runtime.ok()) {
+    spdlog::critical("{}", runtime.status().ToString());
+    return 1;
+  }
+
+  worker::WorkerOptions options;
+  options.brokers = broker->brokers;
+  options.queue_type = broker->queue_type;
+  options.topics =
+      absl::StrSplit(absl::GetFlag(FLAGS_topics), ',', absl::SkipWhitespace());
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.prefetch = absl::GetFlag(FLAGS_prefetch);
+  options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.worker_id = absl::GetFlag(FLAGS_worker_id);
+  options.registry = (*runtime)->shared_registry();
+  worker::Worker worker(options);
+  worker::RegisterDemoHandlers(worker);
+  worker.OnReport([](const worker::TaskReport& r) {
+    spdlog::info(
+        "result topic={} task_id={} task={} params={} time_used={} "
+        "message=\"{}\"",
+        r.topic, r.task_id, r.task, r.params, absl::FormatDuration(r.time_used),
+        r.message);
+  });
+  worker.OnBrokerState((*runtime)->BrokerStateHandler());
+  if (absl::Status s = worker.Start(); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 2;
+  }
+
+  rpc::ServerOptions server_options;
+  server_options.address = absl::GetFlag(FLAGS_listen);
+  auto server = rpc::RunningServer::Start(server_options, {});
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("worker {} consuming {} (gRPC port {}, metrics port {})",
+               worker.id(), absl::GetFlag(FLAGS_topics), (*server)->port(),
+               (*runtime)->metrics_port());
+  (*runtime)->SetServer(server->get());
+
+  int signal = WaitForShutdownSignal();
+  // Shutdown order: health NOT_SERVING, stop taking tasks, let running ones
+  // finish within the grace period (the rest return to their queue), close.
+  spdlog::info("worker: signal {}, draining", signal);
+  (*runtime)->SetServer(nullptr);
+  (*server)->SetServing(false);
+  worker.Shutdown(absl::Seconds(absl::GetFlag(FLAGS_grace_seconds)));
+  (*server)->Shutdown(absl::Seconds(1));
+  spdlog::info("worker: stopped");
+  return 0;
+}

@@ -1,0 +1,110 @@
+#include "tests/e2e/ebats_stack.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/rpc/health_client.h"
+
+namespace ebats::testing {
+
+bool WaitServing(const std::string& address, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    auto serving = rpc::CheckServing(address, absl::Seconds(1));
+    if (serving.ok() && *serving) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+EbatsStack::EbatsStack(std::string amqp_url)
+    : amqp_url_(std::move(amqp_url)),
+      dir_(MakeTempDir("ebats-stack-")),
+      gateway_port_(FreePort()),
+      scheduler_port_(FreePort()) {
+  NewClient();
+}
+
+void EbatsStack::NewClient() {
+  client::ClientOptions options;
+  options.gateway_address = gateway_address();
+  options.scheduler_address = scheduler_address();
+  options.timeout = absl::Seconds(10);
+  client_ = std::make_unique<client::Client>(options);
+}
+
+EbatsStack::~EbatsStack() = default;
+
+std::string EbatsStack::gateway_address() const {
+  return absl::StrCat("127.0.0.1:", gateway_port_);
+}
+std::string EbatsStack::scheduler_address() const {
+  return absl::StrCat("127.0.0.1:", scheduler_port_);
+}
+
+absl::Status EbatsStack::StartService(const std::string& name,
+                                      const std::string& binary,
+                                      std::vector<std::string> flags,
+                                      int grpc_port) {
+  std::vector<std::string> argv = {
+      binary, absl::StrCat("--listen=127.0.0.1:", grpc_port),
+      "--metrics_addr=127.0.0.1:0", absl::StrCat("--amqp_url=", amqp_url_)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto child =
+      ChildProcess::Start(argv, {}, absl::StrCat(dir_, "/", name, ".log"));
+  if (!child.ok()) return child.status();
+  services_[name] = *std::move(child);
+  if (!WaitServing(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(30))) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        name, " not SERVING within 30 s; see ", dir_, "/", name, ".log"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EbatsStack::StartScheduler() {
+  return StartService("scheduler", EBATS_SCHEDULER_BIN,
+                      {absl::StrCat("--data_dir=", dir_)}, scheduler_port_);
+}
+
+absl::Status EbatsStack::StartGateway() {
+  return StartService("gateway", EBATS_GATEWAY_BIN, {}, gateway_port_);
+}
+
+absl::Status EbatsStack::StartWorker(
+    const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> flags = {
+      absl::StrCat("--scheduler=", scheduler_address()), "--topics=demo"};
+  flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+  int port = FreePort();
+  return StartService(absl::StrCat("worker-", port), EBATS_WORKER_BIN, flags,
+                      port);
+}
+
+absl::Status EbatsStack::Start() {
+  if (absl::Status s = StartScheduler(); !s.ok()) return s;
+  if (absl::Status s = StartGateway(); !s.ok()) return s;
+  return StartWorker();
+}
+
+absl::Status EbatsStack::StopAll() {
+  // An idle client connection is only polled every few seconds, which would
+  // hold up the servers' graceful shutdown; drop it and start afresh.
+  client_.reset();
+  absl::Status result;
+  for (auto& [name, child] : services_) child.Signal(SIGTERM);
+  for (auto& [name, child] : services_) {
+    auto code = child.Wait(absl::Seconds(30));
+    if (!code.ok() || *code != 0) {
+      result.Update(absl::InternalError(
+          absl::StrCat(name, " did not exit 0 on SIGTERM: ",
+                       code.ok() ? absl::StrCat("exit ", *code)
+                                 : code.status().ToString())));
+    }
+  }
+  services_.clear();
+  NewClient();
+  return result;
+}
+
+}  // namespace ebats::testing

@@ -1,0 +1,53 @@
+// The three ebats services as child processes on free loopback ports,
+// against the test binary's private RabbitMQ node.
+#ifndef EBATS_TESTS_E2E_EBATS_STACK_H_
+#define EBATS_TESTS_E2E_EBATS_STACK_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "libs/client/client.h"
+#include "tests/harness/process.h"
+
+namespace ebats::testing {
+
+class EbatsStack {
+ public:
+  explicit EbatsStack(std::string amqp_url);
+  ~EbatsStack();  // SIGKILLs whatever still runs.
+
+  // Starts scheduler, gateway and one worker; waits until each one's gRPC
+  // health says SERVING.
+  absl::Status Start();
+  absl::Status StartScheduler();
+  absl::Status StartGateway();
+  absl::Status StartWorker(const std::vector<std::string>& extra_flags = {});
+  // SIGTERM to every service; returns the first non-zero exit code as an
+  // error.
+  absl::Status StopAll();
+
+  client::Client& client() { return *client_; }
+  const std::string& dir() const { return dir_; }
+  std::string gateway_address() const;
+  std::string scheduler_address() const;
+
+ private:
+  void NewClient();
+  absl::Status StartService(const std::string& name, const std::string& binary,
+                            std::vector<std::string> flags, int grpc_port);
+
+  std::string amqp_url_;
+  std::string dir_;
+  int gateway_port_, scheduler_port_;
+  std::map<std::string, ChildProcess> services_;
+  std::unique_ptr<client::Client> client_;
+};
+
+// True once grpc.health.v1 at `address` answers SERVING (within `timeout`).
+bool WaitServing(const std::string& address, absl::Duration timeout);
+
+}  // namespace ebats::testing
+
+#endif  // EBATS_TESTS_E2E_EBATS_STACK_H_
