@@ -288,7 +288,7 @@ class Session::Connection {
     Message& m = command.message;
     const uint64_t tag = next_tag_++;
     m.headers.emplace_back(kSeqHeader, static_cast<int64_t>(tag));
-    wire::Table headers(m.headers);
+    wire::Table headers(std::move(m.headers));
     amqp_basic_properties_t props{};
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
                    AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;

@@ -6,9 +6,9 @@
 
 namespace ebats::amqp::wire {
 
-Table::Table(const FieldTable& fields) {
-  entries_.reserve(fields.size());
-  for (const auto& [key, value] : fields) {
+Table::Table(FieldTable fields) : fields_(std::move(fields)) {
+  entries_.reserve(fields_.size());
+  for (const auto& [key, value] : fields_) {
     amqp_table_entry_t entry{};
     entry.key = Bytes(key);
     if (const auto* s = std::get_if<std::string>(&value)) {

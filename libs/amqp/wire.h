@@ -21,15 +21,16 @@ inline std::string String(amqp_bytes_t b) {
   return std::string(static_cast<const char*>(b.bytes), b.len);
 }
 
-// An amqp_table_t that points into storage it owns; valid while it lives.
+// An amqp_table_t over fields it owns; valid while the Table lives.
 class Table {
  public:
-  explicit Table(const FieldTable& fields);
+  explicit Table(FieldTable fields);
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
   const amqp_table_t& get() const { return table_; }
 
  private:
+  FieldTable fields_;
   std::vector<amqp_table_entry_t> entries_;
   amqp_table_t table_;
 };

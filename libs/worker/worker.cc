@@ -111,22 +111,22 @@ void Worker::Shutdown(absl::Duration grace) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     if (in_flight_.load() > 0) {
-      spdlog::warn(
-          "worker {}: {} task(s) unfinished after the grace period; they "
-          "return "
-          "to their queue",
-          id_, in_flight_.load());
+      spdlog::warn("worker {}: {} task(s) unfinished after the grace period; "
+                   "they return to their queue",
+                   id_, in_flight_.load());
     }
   }
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  if (heartbeater_) heartbeater_->Shutdown();
+  // Close the connection before waiting for handlers still running past the
+  // grace period: their tasks, unacked, go back to the queue now (and may
+  // run elsewhere while these finish; their outcomes are then dropped).
+  session_->Shutdown();
   for (auto& thread : pool_) thread.join();
   pool_.clear();
-  if (heartbeater_) heartbeater_->Shutdown();
-  // Unacked deliveries go back to their queues when the connection closes.
-  session_->Shutdown();
 }
 
 void Worker::Enqueue(amqp::Delivery delivery) {

@@ -79,8 +79,10 @@ class Worker {
   // INVALID_ARGUMENT for bad options (no topics, a bad topic name).
   absl::Status Start();
   // Stops taking tasks, lets runs in progress (and tasks already received)
-  // finish for up to `grace` with their outcomes confirmed, then disconnects;
-  // whatever did not finish returns to its queue. Idempotent.
+  // finish for up to `grace` with their outcomes confirmed, then disconnects:
+  // whatever did not finish returns to its queue and runs again (a handler
+  // still running past the grace period cannot be interrupted; its outcome
+  // is dropped). Blocks until every handler has returned. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(30));
 
   bool IsUp() const { return session_->IsUp(); }

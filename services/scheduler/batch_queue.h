@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace ebats::scheduler {
 
@@ -19,20 +20,23 @@ class BatchQueue {
     absl::MutexLock lock(&mu_);
     items_.push_back(std::move(item));
   }
-  // Blocks until something is queued or Close() was called; returns up to
-  // `max` items (empty only when closed and drained).
-  std::vector<T> PopBatch(size_t max) {
+  // Waits up to `wait` for something to be queued; returns up to `max`
+  // items, possibly none. Sets *done when closed and drained.
+  std::vector<T> PopBatch(size_t max, absl::Duration wait, bool* done) {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](BatchQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return q->closed_ || !q->items_.empty();
-        },
-        this));
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](BatchQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return q->closed_ || !q->items_.empty();
+            },
+            this),
+        wait);
     std::vector<T> batch;
     while (!items_.empty() && batch.size() < max) {
       batch.push_back(std::move(items_.front()));
       items_.pop_front();
     }
+    *done = closed_ && items_.empty() && batch.empty();
     return batch;
   }
   void Close() {

@@ -13,6 +13,8 @@ namespace {
 
 // Input messages handled per store transaction.
 constexpr size_t kBatchSize = 256;
+// How soon confirmed dispatches are recorded when no new input arrives.
+constexpr absl::Duration kIdleFlush = absl::Milliseconds(100);
 
 struct Item {
   amqp::Delivery delivery;
@@ -49,13 +51,14 @@ void Dispatcher::Shutdown() {
 }
 
 void Dispatcher::Run() {
-  for (;;) {
-    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize);
-    if (batch.empty()) break;
-    ProcessBatch(std::move(batch));
+  bool done = false;
+  while (!done) {
+    // Wakes up now and then even when idle, to record confirms that
+    // arrived after the last batch.
+    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize, kIdleFlush, &done);
+    if (!batch.empty()) ProcessBatch(std::move(batch));
     FlushDispatched();
   }
-  FlushDispatched();
 }
 
 void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {

@@ -29,10 +29,10 @@ void ResultRecorder::Shutdown() {
 }
 
 void ResultRecorder::Run() {
-  for (;;) {
-    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize);
-    if (batch.empty()) return;
-    RecordBatch(std::move(batch));
+  bool done = false;
+  while (!done) {
+    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize, absl::Seconds(1), &done);
+    if (!batch.empty()) RecordBatch(std::move(batch));
   }
 }
 

@@ -1,0 +1,168 @@
+// The gateway's gRPC API through the real generated stub, on an in-process
+// server (port 0) publishing to a real RabbitMQ.
+#include "ebats/v1/gateway.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "libs/codec/message_codec.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/ids.h"
+#include "libs/rpc/server.h"
+#include "services/gateway/gateway_service.h"
+#include "tests/integration/queue_probe.h"
+
+namespace ebats::gateway {
+namespace {
+
+using ::ebats::testing::QueueProbe;
+using ::ebats::testing::TestSessionOptions;
+
+class GatewayApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartGateway(TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum))); }
+
+  void StartGateway(amqp::SessionOptions options) {
+    session_ = std::make_unique<amqp::Session>(std::move(options));
+    session_->Start();
+    service_ = std::make_unique<GatewayService>(*session_, GatewayOptions{}, registry_);
+    rpc::ServerOptions server_options;
+    server_options.address = "127.0.0.1:0";
+    server_ = *rpc::RunningServer::Start(server_options, {service_.get()});
+    stub_ = v1::EventGateway::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    server_->Shutdown(absl::Seconds(1));
+    session_->Shutdown();
+  }
+
+  grpc::Status Publish(const v1::PublishEventRequest& request,
+                       v1::PublishEventResponse* response) {
+    grpc::ClientContext context;
+    return stub_->PublishEvent(&context, request, response);
+  }
+
+  prometheus::Registry registry_;
+  std::unique_ptr<amqp::Session> session_;
+  std::unique_ptr<GatewayService> service_;
+  std::unique_ptr<rpc::RunningServer> server_;
+  std::unique_ptr<v1::EventGateway::Stub> stub_;
+};
+
+TEST_F(GatewayApiTest, PublishedEventReachesTheSchedulerQueueUnchanged) {
+  QueueProbe probe({domain::kSchedulerQueue}, amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  ASSERT_TRUE(probe.WaitUp());
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  request.set_params(R"({"order_id":  "FB138020392193312", "big": 123456789012345678901})");
+  v1::PublishEventResponse response;
+  grpc::Status status = Publish(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.event_id().size(), 32u);
+  EXPECT_GT(response.publish_time_ms(), 0);
+
+  auto got = probe.WaitMatching(
+      [&](const amqp::Delivery& d) { return d.message_id == response.event_id(); }, 1);
+  ASSERT_EQ(got.size(), 1u);
+  auto input = codec::DecodeSchedulerInput(got[0]);
+  ASSERT_TRUE(input.ok()) << input.status();
+  EXPECT_EQ(input->event().params(), request.params());
+  EXPECT_EQ(input->event().event(), "order_paid");
+  EXPECT_EQ(input->event().publish_time_ms(), response.publish_time_ms());
+  EXPECT_EQ(got[0].routing_key, "order_paid");
+}
+
+TEST_F(GatewayApiTest, IdempotencyKeyGivesTheSameEventId) {
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  request.set_idempotency_key("key-1");
+  v1::PublishEventResponse first, second;
+  ASSERT_TRUE(Publish(request, &first).ok());
+  ASSERT_TRUE(Publish(request, &second).ok());
+  EXPECT_EQ(first.event_id(), second.event_id());
+  EXPECT_EQ(first.event_id(), domain::EventIdFromKey("key-1"));
+}
+
+TEST_F(GatewayApiTest, BadInputIsInvalidArgumentAndPublishesNothing) {
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  struct Case {
+    const char* event;
+    const char* params;
+    const char* key;
+  };
+  const std::string long_name(129, 'e');
+  const std::string long_key(65, 'k');
+  for (const Case& c : std::vector<Case>{{"", "{}", ""},
+                                         {long_name.c_str(), "{}", ""},
+                                         {"order paid", "{}", ""},
+                                         {"order_paid", "[1]", ""},
+                                         {"order_paid", "{\"a\": }", ""},
+                                         {"order_paid", "{}", long_key.c_str()},
+                                         {"order_paid", "{}", "bad\nkey"}}) {
+    v1::PublishEventRequest request;
+    request.set_event(c.event);
+    request.set_params(c.params);
+    request.set_idempotency_key(c.key);
+    v1::PublishEventResponse response;
+    grpc::Status status = Publish(request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.event << " " << c.params;
+    EXPECT_FALSE(status.error_message().empty());
+    EXPECT_TRUE(response.event_id().empty());
+  }
+  double rejected = 0;
+  for (const auto& family : registry_.Collect()) {
+    if (family.name != "ebats_gateway_rejected_total") continue;
+    for (const auto& m : family.metric) rejected += m.counter.value;
+  }
+  EXPECT_EQ(rejected, 7);
+}
+
+TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
+  QueueProbe probe({domain::kSchedulerQueue}, amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  ASSERT_TRUE(probe.WaitUp());
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::CreateTaskRequest bad;
+  bad.set_topic("de.mo");
+  bad.set_task("t");
+  v1::CreateTaskResponse response;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->CreateTask(&context, bad, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  v1::CreateTaskRequest good;
+  good.set_topic("demo");
+  good.set_task("orderAsync");
+  good.set_delay_ms(1500);
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->CreateTask(&context, good, &response).ok());
+  }
+  auto got = probe.WaitMatching(
+      [&](const amqp::Delivery& d) { return d.message_id == response.task_id(); }, 1);
+  ASSERT_EQ(got.size(), 1u);
+  auto input = codec::DecodeSchedulerInput(got[0]);
+  ASSERT_TRUE(input.ok());
+  ASSERT_TRUE(input->has_task_request());
+  EXPECT_EQ(input->task_request().params(), "{}");
+  EXPECT_EQ(input->task_request().due_time_ms() - input->task_request().publish_time_ms(), 1500);
+}
+
+TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
+  TearDown();
+  amqp::SessionOptions down = TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  down.brokers = *amqp::ParseBrokerUrls("amqp://guest:guest@127.0.0.1:1/");
+  StartGateway(down);
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  v1::PublishEventResponse response;
+  grpc::Status status = Publish(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+}  // namespace
+}  // namespace ebats::gateway

@@ -1,0 +1,279 @@
+// The scheduler's gRPC API (real stub, in-process server on port 0) and its
+// dispatcher and result recorder against a real RabbitMQ.
+#include "ebats/v1/scheduler.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "libs/codec/message_codec.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/ids.h"
+#include "libs/rpc/server.h"
+#include "services/scheduler/dispatcher.h"
+#include "services/scheduler/result_recorder.h"
+#include "services/scheduler/scheduler_service.h"
+#include "tests/integration/queue_probe.h"
+
+namespace ebats::scheduler {
+namespace {
+
+using ::ebats::testing::QueueProbe;
+using ::ebats::testing::TestSessionOptions;
+using ::ebats::testing::WaitFor;
+
+constexpr auto kQuorum = amqp::QueueType::kQuorum;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *store::Store::Open(":memory:");
+    amqp::SessionOptions options = TestSessionOptions(amqp::SchedulerTopology(kQuorum));
+    session_ = std::make_unique<amqp::Session>(options);
+    metrics_ = std::make_unique<SchedulerMetrics>(registry_);
+    registrations_ = std::make_unique<Registrations>(*store_, *session_, kQuorum);
+    ASSERT_TRUE(registrations_->Load().ok());
+    dispatcher_ = std::make_unique<Dispatcher>(*session_, *store_, *registrations_, *metrics_);
+    recorder_ = std::make_unique<ResultRecorder>(*session_, *store_, *metrics_);
+    session_->AddConsumer(domain::kSchedulerQueue,
+                          [this](amqp::Delivery d) { dispatcher_->OnDelivery(std::move(d)); });
+    session_->AddConsumer(domain::kResultsQueue,
+                          [this](amqp::Delivery d) { recorder_->OnDelivery(std::move(d)); });
+    dispatcher_->Start();
+    recorder_->Start();
+    session_->Start();
+    service_ = std::make_unique<SchedulerService>(*store_, *registrations_);
+    rpc::ServerOptions server_options;
+    server_options.address = "127.0.0.1:0";
+    server_ = *rpc::RunningServer::Start(server_options, {service_.get()});
+    stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    ASSERT_TRUE(WaitFor([&] { return session_->IsUp(); }));
+  }
+
+  void TearDown() override {
+    server_->Shutdown(absl::Seconds(1));
+    session_->StopConsuming();
+    dispatcher_->Shutdown();
+    recorder_->Shutdown();
+    session_->Shutdown();
+  }
+
+  grpc::Status Register(const std::string& event, const std::string& topic,
+                        const std::string& task, int64_t delay_ms = 0) {
+    v1::RegisterTaskRequest request;
+    request.mutable_registration()->set_event(event);
+    request.mutable_registration()->set_topic(topic);
+    request.mutable_registration()->set_task(task);
+    request.mutable_registration()->set_delay_ms(delay_ms);
+    v1::RegisterTaskResponse response;
+    grpc::ClientContext context;
+    return stub_->RegisterTask(&context, request, &response);
+  }
+
+  // Publishes an event straight to the scheduler's input, as a gateway would.
+  v1::EventMessage PublishEvent(const std::string& event, const std::string& params) {
+    v1::EventMessage message;
+    message.set_event_id(domain::NewRandomId());
+    message.set_event(event);
+    message.set_params(params);
+    message.set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
+    EXPECT_TRUE(session_->PublishAndWait(codec::EncodeEvent(message)).ok());
+    return message;
+  }
+
+  prometheus::Registry registry_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<amqp::Session> session_;
+  std::unique_ptr<SchedulerMetrics> metrics_;
+  std::unique_ptr<Registrations> registrations_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<ResultRecorder> recorder_;
+  std::unique_ptr<SchedulerService> service_;
+  std::unique_ptr<rpc::RunningServer> server_;
+  std::unique_ptr<v1::Scheduler::Stub> stub_;
+};
+
+TEST_F(SchedulerTest, RegistrationRulesAndCodes) {
+  EXPECT_TRUE(Register("order_paid", "api", "virtualShipping").ok());
+  EXPECT_TRUE(Register("order_paid", "api", "virtualShipping").ok());  // same settings
+  EXPECT_EQ(Register("order_paid", "api", "virtualShipping", 10).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Register("order paid", "api", "t").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "a.b", "t").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "api", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "api", "t", -5).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::ListRegistrationsRequest list;
+  v1::ListRegistrationsResponse listed;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->ListRegistrations(&context, list, &listed).ok());
+  }
+  EXPECT_EQ(listed.registrations_size(), 1);
+
+  v1::UnregisterTaskRequest unregister;
+  unregister.set_event("order_paid");
+  unregister.set_topic("api");
+  unregister.set_task("virtualShipping");
+  v1::UnregisterTaskResponse unregistered;
+  {
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->UnregisterTask(&context, unregister, &unregistered).ok());
+  }
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->UnregisterTask(&context, unregister, &unregistered).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST_F(SchedulerTest, UnknownTaskAndBadPageTokenAreRefused) {
+  v1::GetTaskRequest get;
+  get.set_task_id("nope");
+  v1::GetTaskResponse got;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->GetTask(&context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  v1::ListTasksRequest list;
+  list.set_page_token("not-a-token");
+  v1::ListTasksResponse listed;
+  grpc::ClientContext context;
+  EXPECT_EQ(stub_->ListTasks(&context, list, &listed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(SchedulerTest, EventBecomesOneTaskPerRegistrationOnItsTopicQueue) {
+  ASSERT_TRUE(Register("order_paid", "dispatch", "virtualShipping").ok());
+  ASSERT_TRUE(Register("order_paid", "dispatch", "orderAsync").ok());
+  QueueProbe probe({domain::TaskQueueName("dispatch")}, amqp::TopicTopology(kQuorum, "dispatch"));
+  ASSERT_TRUE(probe.WaitUp());
+  v1::EventMessage event = PublishEvent("order_paid", R"({"order_id": "FB138020392193312"})");
+
+  auto tasks = probe.WaitMatching(
+      [&](const amqp::Delivery& d) {
+        auto t = codec::DecodeTask(d);
+        return t.ok() && t->event_id() == event.event_id();
+      },
+      2);
+  ASSERT_EQ(tasks.size(), 2u);
+  for (const auto& d : tasks) {
+    auto t = codec::DecodeTask(d);
+    EXPECT_EQ(t->params(), event.params());
+    EXPECT_EQ(t->attempt(), 1);
+    EXPECT_EQ(t->task_id(), domain::TaskIdFor(event.event_id(), "dispatch", t->task()));
+  }
+  // Recorded, and marked dispatched once confirmed.
+  ASSERT_TRUE(WaitFor([&] {
+    auto t = store_->GetTask(domain::TaskIdFor(event.event_id(), "dispatch", "orderAsync"));
+    return t.ok() && t->state() == v1::TASK_STATE_PENDING;
+  }));
+}
+
+TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
+  ASSERT_TRUE(Register("order_paid", "dedupe", "virtualShipping").ok());
+  QueueProbe probe({domain::TaskQueueName("dedupe")}, amqp::TopicTopology(kQuorum, "dedupe"));
+  ASSERT_TRUE(probe.WaitUp());
+  v1::EventMessage event = PublishEvent("order_paid", "{}");
+  auto is_ours = [&](const amqp::Delivery& d) {
+    auto t = codec::DecodeTask(d);
+    return t.ok() && t->event_id() == event.event_id();
+  };
+  ASSERT_EQ(probe.WaitMatching(is_ours, 1).size(), 1u);
+  // Wait until the store says dispatched, then deliver the same event again.
+  std::vector<store::InsertOutcome> outcomes;
+  ASSERT_TRUE(WaitFor([&] {
+    v1::Task probe_task;
+    probe_task.set_id(domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping"));
+    return store_->InsertTasks({probe_task}, &outcomes).ok() &&
+           outcomes[0] == store::InsertOutcome::kExistsDispatched;
+  }));
+  ASSERT_TRUE(session_->PublishAndWait(codec::EncodeEvent(event)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& f : registry_.Collect()) {
+      if (f.name == "ebats_events_duplicate_total" && f.metric[0].counter.value >= 1) return true;
+    }
+    return false;
+  }));
+  EXPECT_EQ(probe.Matching(is_ours).size(), 1u);
+}
+
+TEST_F(SchedulerTest, WorkerReportsAreRecorded) {
+  ASSERT_TRUE(Register("order_paid", "record", "virtualShipping").ok());
+  v1::EventMessage event = PublishEvent("order_paid", "{}");
+  const std::string id = domain::TaskIdFor(event.event_id(), "record", "virtualShipping");
+  ASSERT_TRUE(WaitFor([&] { return store_->GetTask(id).ok(); }));
+  v1::TaskResult result;
+  result.set_task_id(id);
+  result.set_topic("record");
+  result.set_task("virtualShipping");
+  result.set_outcome(v1::OUTCOME_SUCCEEDED);
+  result.set_attempt(1);
+  result.set_worker_id("w-test");
+  result.set_start_time_ms(event.publish_time_ms() + 3);
+  result.set_finish_time_ms(event.publish_time_ms() + 5);
+  result.set_time_used_us(1500);
+  result.set_message("shipped");
+  ASSERT_TRUE(session_->PublishAndWait(codec::EncodeResult(result)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto t = store_->GetTask(id);
+    return t.ok() && t->state() == v1::TASK_STATE_SUCCEEDED;
+  }));
+  auto t = *store_->GetTask(id);
+  EXPECT_EQ(t.worker_id(), "w-test");
+  EXPECT_EQ(t.message(), "shipped");
+  EXPECT_EQ(t.time_used_us(), 1500);
+  EXPECT_EQ(t.lateness_ms(), 3);
+}
+
+TEST_F(SchedulerTest, UndecodableInputGoesToPoisonAndTheSchedulerKeepsWorking) {
+  QueueProbe poison({domain::kPoisonQueue}, amqp::SchedulerTopology(kQuorum));
+  ASSERT_TRUE(poison.WaitUp());
+  amqp::Message garbage;
+  garbage.exchange = domain::kEventsExchange;
+  garbage.routing_key = "order_paid";
+  garbage.body = "\xff\xff not a protobuf";
+  garbage.message_id = "garbage-1";
+  ASSERT_TRUE(session_->PublishAndWait(garbage).ok());
+  amqp::Message bad_result = garbage;
+  bad_result.exchange = "";
+  bad_result.routing_key = domain::kResultsQueue;
+  bad_result.message_id = "garbage-2";
+  ASSERT_TRUE(session_->PublishAndWait(bad_result).ok());
+  auto got = poison.WaitMatching(
+      [](const amqp::Delivery& d) { return d.body == "\xff\xff not a protobuf"; }, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].StringHeader(domain::kHeaderPoisonReason).empty());
+
+  ASSERT_TRUE(Register("order_paid", "afterpoison", "virtualShipping").ok());
+  v1::EventMessage event = PublishEvent("order_paid", "{}");
+  EXPECT_TRUE(WaitFor([&] {
+    return store_->GetTask(domain::TaskIdFor(event.event_id(), "afterpoison", "virtualShipping"))
+        .ok();
+  }));
+}
+
+TEST_F(SchedulerTest, WorkersRegisterAndHeartbeat) {
+  v1::RegisterWorkerRequest request;
+  request.mutable_worker()->add_topics("demo");
+  v1::RegisterWorkerResponse registered;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->RegisterWorker(&context, request, &registered).ok());
+  }
+  EXPECT_FALSE(registered.worker_id().empty());
+  EXPECT_GT(registered.heartbeat_interval_ms(), 0);
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(registered.worker_id());
+  v1::HeartbeatResponse beat_response;
+  {
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->Heartbeat(&context, beat, &beat_response).ok());
+  }
+  beat.set_worker_id("unknown");
+  grpc::ClientContext context;
+  EXPECT_EQ(stub_->Heartbeat(&context, beat, &beat_response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace ebats::scheduler

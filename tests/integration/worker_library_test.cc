@@ -1,0 +1,221 @@
+// The worker library against a real RabbitMQ: handlers run, outcomes are
+// published before the ack, the result callback sees what the original
+// design promises.
+#include <atomic>
+#include <stdexcept>
+
+#include "gtest/gtest.h"
+#include "libs/codec/message_codec.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/ids.h"
+#include "libs/worker/worker.h"
+#include "tests/integration/queue_probe.h"
+
+namespace ebats::worker {
+namespace {
+
+using ::ebats::testing::BrokerEnvironment;
+using ::ebats::testing::QueueProbe;
+using ::ebats::testing::TestSessionOptions;
+using ::ebats::testing::WaitFor;
+
+constexpr auto kQuorum = amqp::QueueType::kQuorum;
+
+WorkerOptions Options(const std::string& topic) {
+  WorkerOptions options;
+  options.brokers = *amqp::ParseBrokerUrls(BrokerEnvironment::Node().url());
+  options.topics = {topic};
+  options.concurrency = 2;
+  return options;
+}
+
+v1::TaskMessage Task(const std::string& topic, const std::string& name,
+                     const std::string& params) {
+  v1::TaskMessage task;
+  task.set_task_id(domain::NewRandomId());
+  task.set_topic(topic);
+  task.set_task(name);
+  task.set_params(params);
+  task.set_attempt(1);
+  task.set_max_attempts(3);
+  task.set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
+  task.set_due_time_ms(task.publish_time_ms());
+  return task;
+}
+
+class Reports {
+ public:
+  ReportCallback Callback() {
+    return [this](const TaskReport& r) {
+      absl::MutexLock lock(&mu_);
+      reports_.push_back(r);
+    };
+  }
+  std::vector<TaskReport> For(const std::string& task_id) {
+    absl::MutexLock lock(&mu_);
+    std::vector<TaskReport> out;
+    for (const auto& r : reports_) {
+      if (r.task_id == task_id) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<TaskReport> reports_;
+};
+
+class WorkerLibraryTest : public ::testing::Test {
+ protected:
+  void Send(const v1::TaskMessage& task) {
+    amqp::Session producer(TestSessionOptions(amqp::TopicTopology(kQuorum, task.topic())));
+    producer.Start();
+    ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
+    ASSERT_TRUE(producer.PublishAndWait(codec::EncodeTask(task)).ok());
+  }
+};
+
+TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
+  QueueProbe results({domain::kResultsQueue}, amqp::WorkerTopology(kQuorum, {"wl_ok"}));
+  ASSERT_TRUE(results.WaitUp());
+  Reports reports;
+  Worker worker(Options("wl_ok"));
+  std::atomic<int> runs{0};
+  worker.Handle("virtualShipping", [&](const TaskContext& task) {
+    ++runs;
+    EXPECT_EQ(task.params, R"({"order_id": "FB138020392193312"})");
+    return Result::Success("shipped");
+  });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+
+  v1::TaskMessage task = Task("wl_ok", "virtualShipping", R"({"order_id": "FB138020392193312"})");
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
+  TaskReport r = reports.For(task.task_id())[0];
+  EXPECT_EQ(r.topic, "wl_ok");
+  EXPECT_EQ(r.task, "virtualShipping");
+  EXPECT_EQ(r.params, R"({"order_id": "FB138020392193312"})");
+  EXPECT_EQ(r.message, "shipped");
+  EXPECT_EQ(r.outcome, v1::OUTCOME_SUCCEEDED);
+  EXPECT_GT(r.time_used, absl::ZeroDuration());
+
+  auto reported = results.WaitMatching(
+      [&](const amqp::Delivery& d) {
+        auto res = codec::DecodeResult(d);
+        return res.ok() && res->task_id() == task.task_id() &&
+               res->outcome() == v1::OUTCOME_SUCCEEDED;
+      },
+      1);
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(codec::DecodeResult(reported[0])->worker_id(), worker.id());
+  EXPECT_EQ(runs.load(), 1);
+  worker.Shutdown(absl::Seconds(5));
+}
+
+TEST_F(WorkerLibraryTest, FailGoesToDeadLettersWithItsReason) {
+  QueueProbe dead({domain::DeadQueueName("wl_fail")}, amqp::WorkerTopology(kQuorum, {"wl_fail"}));
+  ASSERT_TRUE(dead.WaitUp());
+  Reports reports;
+  Worker worker(Options("wl_fail"));
+  worker.Handle("charge", [](const TaskContext&) { return Result::Fail("card declined"); });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_fail", "charge", "{}");
+  Send(task);
+  auto got = dead.WaitMatching([&](const amqp::Delivery& d) { return d.message_id == task.task_id(); }, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].StringHeader("x-ebats-dead-reason"), "failed");
+  EXPECT_EQ(got[0].StringHeader("x-ebats-last-message"), "card declined");
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
+  EXPECT_EQ(reports.For(task.task_id())[0].dead_reason, "failed");
+  worker.Shutdown(absl::Seconds(5));
+}
+
+TEST_F(WorkerLibraryTest, ExceptionCountsAsRetryAndTheNextAttemptIsAFreshMessage) {
+  Reports reports;
+  Worker worker(Options("wl_retry"));
+  std::atomic<int> runs{0};
+  worker.Handle("flaky", [&](const TaskContext& task) -> Result {
+    ++runs;
+    if (task.attempt == 1) throw std::runtime_error("connection reset");
+    return Result::Success("second time lucky");
+  });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_retry", "flaky", "{}");
+  task.mutable_retry()->add_intervals_ms(10);
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
+  auto r = reports.For(task.task_id());
+  EXPECT_EQ(r[0].outcome, v1::OUTCOME_RETRY);
+  EXPECT_NE(r[0].message.find("connection reset"), std::string::npos);
+  EXPECT_EQ(r[1].outcome, v1::OUTCOME_SUCCEEDED);
+  EXPECT_EQ(r[1].attempt, 2);
+  EXPECT_EQ(runs.load(), 2);
+  worker.Shutdown(absl::Seconds(5));
+}
+
+TEST_F(WorkerLibraryTest, ExhaustedAttemptsGoDead) {
+  Reports reports;
+  Worker worker(Options("wl_exhaust"));
+  worker.Handle("never", [](const TaskContext&) { return Result::Retry("still down"); });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_exhaust", "never", "{}");
+  task.set_max_attempts(2);
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
+  auto r = reports.For(task.task_id());
+  EXPECT_TRUE(r[0].dead_reason.empty());
+  EXPECT_EQ(r[1].dead_reason, "exhausted");
+  worker.Shutdown(absl::Seconds(5));
+}
+
+TEST_F(WorkerLibraryTest, TaskWithoutHandlerFailsClearly) {
+  Reports reports;
+  Worker worker(Options("wl_nohandler"));
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_nohandler", "unknownTask", "{}");
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
+  auto r = reports.For(task.task_id())[0];
+  EXPECT_EQ(r.outcome, v1::OUTCOME_FAILED);
+  EXPECT_NE(r.message.find("no handler for task \"unknownTask\""), std::string::npos);
+  worker.Shutdown(absl::Seconds(5));
+}
+
+TEST_F(WorkerLibraryTest, UnfinishedTaskReturnsToTheQueueAndRunsAgain) {
+  std::atomic<bool> release{false};
+  std::atomic<int> started{0};
+  v1::TaskMessage task = Task("wl_requeue", "slow", "{}");
+  {
+    Worker first(Options("wl_requeue"));
+    first.Handle("slow", [&](const TaskContext&) {
+      ++started;
+      while (!release.load()) absl::SleepFor(absl::Milliseconds(5));
+      return Result::Success();
+    });
+    ASSERT_TRUE(first.Start().ok());
+    Send(task);
+    ASSERT_TRUE(WaitFor([&] { return started.load() == 1; }));
+    // Shut down with no grace: the run is not finished, so not acked.
+    std::thread releaser([&] {
+      absl::SleepFor(absl::Milliseconds(200));
+      release = true;
+    });
+    first.Shutdown(absl::ZeroDuration());
+    releaser.join();
+  }
+  Reports reports;
+  Worker second(Options("wl_requeue"));
+  second.Handle("slow", [](const TaskContext&) { return Result::Success("done"); });
+  second.OnReport(reports.Callback());
+  ASSERT_TRUE(second.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
+  second.Shutdown(absl::Seconds(5));
+}
+
+}  // namespace
+}  // namespace ebats::worker
