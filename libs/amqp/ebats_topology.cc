@@ -1,6 +1,7 @@
 #include "libs/amqp/ebats_topology.h"
 
 #include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 
 namespace ebats::amqp {
 
@@ -20,6 +21,40 @@ Topology SchedulerTopology(QueueType type) {
   Topology t = GatewayTopology(type);
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   t.queues.push_back(DurableQueue(names::kResultsQueue, type));
+  t.Merge(DelayLadderTopology(type));
+  return t;
+}
+
+Topology DelayLadderTopology(QueueType type) {
+  Topology t;
+  t.exchanges.push_back({names::kLadderEntryExchange, "topic"});
+  t.exchanges.push_back({names::kLadderExitExchange, "fanout"});
+  const int top = names::kLadderLevels - 1;
+  t.exchange_bindings.push_back(
+      {names::kLadderEntryExchange, names::LadderLevelExchange(top), "#"});
+  for (int level = top; level >= 0; --level) {
+    const std::string exchange = names::LadderLevelExchange(level);
+    const std::string next = level > 0 ? names::LadderLevelExchange(level - 1)
+                                       : names::kLadderExitExchange;
+    t.exchanges.push_back({exchange, "topic"});
+    QueueSpec queue = DurableQueue(names::LadderLevelQueue(level), type);
+    queue.arguments.emplace_back("x-message-ttl",
+                                 names::LadderLevelTtlMs(level));
+    queue.arguments.emplace_back("x-dead-letter-exchange", next);
+    if (type == QueueType::kQuorum) {
+      queue.arguments.emplace_back("x-dead-letter-strategy",
+                                   std::string("at-least-once"));
+      queue.arguments.emplace_back("x-overflow", std::string("reject-publish"));
+    }
+    queue.bindings.push_back(
+        {exchange, names::LadderBindingPattern(level, true)});
+    t.queues.push_back(std::move(queue));
+    t.exchange_bindings.push_back(
+        {exchange, next, names::LadderBindingPattern(level, false)});
+  }
+  QueueSpec due = DurableQueue(names::kDueQueue, type);
+  due.bindings.push_back({names::kLadderExitExchange, ""});
+  t.queues.push_back(std::move(due));
   return t;
 }
 
@@ -39,6 +74,7 @@ Topology WorkerTopology(QueueType type,
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   t.queues.push_back(DurableQueue(names::kResultsQueue, type));
   t.queues.push_back(DurableQueue(names::kPoisonQueue, type));
+  t.Merge(DelayLadderTopology(type));
   for (const auto& topic : topics) t.Merge(TopicTopology(type, topic));
   return t;
 }

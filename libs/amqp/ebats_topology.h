@@ -13,14 +13,19 @@ namespace ebats::amqp {
 
 // ebats.events, the scheduler's input queue, ebats.poison.
 Topology GatewayTopology(QueueType type);
-// The gateway's part plus ebats.ntask, ebats.results.
+// The gateway's part plus ebats.ntask, ebats.results and the delay ladder.
 Topology SchedulerTopology(QueueType type);
-// ebats.ntask, ebats.results, ebats.poison and the task and dead queues of
-// `topics`.
+// ebats.ntask, ebats.results, ebats.poison, the delay ladder (for retries)
+// and the task and dead queues of `topics`.
 Topology WorkerTopology(QueueType type, const std::vector<std::string>& topics);
 // ebats.task.<topic> bound to ebats.ntask with key <topic>, and
 // ebats.dead.<topic>.
 Topology TopicTopology(QueueType type, const std::string& topic);
+// The delay ladder (see libs/domain/delay_ladder.h): the entry and exit
+// exchanges, 35 level exchanges and queues, and ebats.due. Quorum level
+// queues dead-letter at-least-once (which needs overflow=reject-publish);
+// classic ones dead-letter at-most-once.
+Topology DelayLadderTopology(QueueType type);
 
 }  // namespace ebats::amqp
 

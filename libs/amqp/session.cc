@@ -142,6 +142,13 @@ class Session::Connection {
             CheckAdmin(absl::StrCat("amqp.Bind ", queue.name)));
       }
     }
+    for (const auto& binding : topology.exchange_bindings) {
+      amqp_exchange_bind(conn_, kAdminChannel, wire::Bytes(binding.destination),
+                         wire::Bytes(binding.source),
+                         wire::Bytes(binding.routing_key), amqp_empty_table);
+      EBATS_RETURN_IF_ERROR(CheckAdmin(absl::StrCat(
+          "amqp.Bind ", binding.source, " -> ", binding.destination)));
+    }
     return absl::OkStatus();
   }
 

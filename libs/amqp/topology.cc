@@ -34,6 +34,16 @@ void Topology::Merge(const Topology& other) {
       queues.push_back(queue);
     }
   }
+  for (const auto& binding : other.exchange_bindings) {
+    if (std::none_of(exchange_bindings.begin(), exchange_bindings.end(),
+                     [&](const ExchangeBindingSpec& b) {
+                       return b.source == binding.source &&
+                              b.destination == binding.destination &&
+                              b.routing_key == binding.routing_key;
+                     })) {
+      exchange_bindings.push_back(binding);
+    }
+  }
 }
 
 QueueSpec DurableQueue(std::string name, QueueType type) {

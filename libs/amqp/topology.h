@@ -43,9 +43,19 @@ struct QueueSpec {
   std::vector<BindingSpec> bindings;
 };
 
+// Routes messages of `source` matching `routing_key` on to `destination`.
+struct ExchangeBindingSpec {
+  std::string source;
+  std::string destination;
+  std::string routing_key;
+};
+
+// Declared in this order: exchanges, queues (with their bindings), then
+// exchange-to-exchange bindings.
 struct Topology {
   std::vector<ExchangeSpec> exchanges;
   std::vector<QueueSpec> queues;
+  std::vector<ExchangeBindingSpec> exchange_bindings;
 
   // Appends `other`'s items that are not already here (by name).
   void Merge(const Topology& other);

@@ -66,6 +66,16 @@ absl::StatusOr<v1::ListTasksResponse> Client::ListTasks(
   return Call(*scheduler_, &v1::Scheduler::Stub::ListTasks, request);
 }
 
+absl::StatusOr<v1::CancelTaskResponse> Client::CancelTask(
+    const v1::CancelTaskRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::CancelTask, request);
+}
+
+absl::StatusOr<v1::ReplayTasksResponse> Client::ReplayTasks(
+    const v1::ReplayTasksRequest& request) {
+  return Call(*scheduler_, &v1::Scheduler::Stub::ReplayTasks, request);
+}
+
 absl::StatusOr<v1::RegisterWorkerResponse> Client::RegisterWorker(
     const v1::RegisterWorkerRequest& request) {
   return Call(*scheduler_, &v1::Scheduler::Stub::RegisterWorker, request);

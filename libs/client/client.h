@@ -43,6 +43,10 @@ class Client {
   absl::StatusOr<v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<v1::ListTasksResponse> ListTasks(
       const v1::ListTasksRequest& request);
+  absl::StatusOr<v1::CancelTaskResponse> CancelTask(
+      const v1::CancelTaskRequest& request);
+  absl::StatusOr<v1::ReplayTasksResponse> ReplayTasks(
+      const v1::ReplayTasksRequest& request);
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request);
   absl::Status Heartbeat(const v1::HeartbeatRequest& request);

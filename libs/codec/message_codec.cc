@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 #include "libs/domain/names.h"
 
 namespace ebats::codec {
@@ -19,6 +20,19 @@ amqp::Message EncodeTask(const v1::TaskMessage& task) {
                {names::kHeaderAttempt, int64_t{task.attempt()}},
                {names::kHeaderPublishTime, task.publish_time_ms()},
                {names::kHeaderDueTime, task.due_time_ms()}};
+  return m;
+}
+
+amqp::Message EncodeDelayed(const v1::TaskMessage& task, int64_t now_ms) {
+  amqp::Message m = EncodeTask(task);
+  const int64_t ladder_ms = names::LadderDelayMs(task.due_time_ms() - now_ms);
+  if (ladder_ms > 0) {
+    m.exchange = names::kLadderEntryExchange;
+    m.routing_key = names::LadderRoutingKey(ladder_ms, task.topic());
+  } else {
+    m.exchange = "";
+    m.routing_key = names::kDueQueue;
+  }
   return m;
 }
 

@@ -13,6 +13,10 @@ namespace ebats::codec {
 
 // A ready task for ebats.ntask (routing key = topic), with tracing headers.
 amqp::Message EncodeTask(const v1::TaskMessage& task);
+// `task` on the delay path: through the ladder (ebats.dtask) when it is due
+// later than the ladder's margin from `now_ms`, else straight to ebats.due;
+// either way the scheduler's due stage releases it at its due time.
+amqp::Message EncodeDelayed(const v1::TaskMessage& task, int64_t now_ms);
 // INVALID_ARGUMENT when the body is not a TaskMessage with valid names.
 absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery);
 // A worker report for ebats.results.

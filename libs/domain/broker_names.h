@@ -15,8 +15,7 @@ inline constexpr char kEventsExchange[] = "ebats.events";
 inline constexpr char kSchedulerQueue[] = "ebats.scheduler";
 // Direct exchange for ready tasks; routing key = topic.
 inline constexpr char kReadyTaskExchange[] = "ebats.ntask";
-// Exchange of the delay ladder.
-inline constexpr char kDelayExchange[] = "ebats.dtask";
+// The delay ladder's names are in delay_ladder.h.
 // Outcomes reported by workers; published through the default exchange.
 inline constexpr char kResultsQueue[] = "ebats.results";
 // Messages that could not be decoded, with the reason in a header.

@@ -30,6 +30,29 @@ absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy) {
   if (policy.timeout_ms() < 0) {
     return absl::InvalidArgumentError("retry.timeout_ms must not be negative");
   }
+  if (policy.has_exponential()) {
+    const v1::ExponentialBackoff& e = policy.exponential();
+    if (e.initial_ms() < 1 || e.initial_ms() > kMaxDelayMs) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "retry.exponential.initial_ms must be 1..", kMaxDelayMs));
+    }
+    if (e.multiplier() < 0 || (e.multiplier() > 0 && e.multiplier() < 1)) {
+      return absl::InvalidArgumentError(
+          "retry.exponential.multiplier must be >= 1 (0 = 2)");
+    }
+    if (e.max_ms() < 0 || e.max_ms() > kMaxDelayMs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("retry.exponential.max_ms must be 0..", kMaxDelayMs));
+    }
+    if (e.jitter() < 0 || e.jitter() > 1) {
+      return absl::InvalidArgumentError(
+          "retry.exponential.jitter must be 0..1");
+    }
+    if (policy.intervals_ms_size() > 0) {
+      return absl::InvalidArgumentError(
+          "retry: give intervals_ms or exponential, not both");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -53,8 +76,21 @@ int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy) {
 }
 
 int64_t RetryDelayMs(const v1::RetryPolicy& policy, int32_t attempt,
-                     int64_t retry_after_ms) {
+                     int64_t retry_after_ms, double random01) {
   if (retry_after_ms > 0) return std::min(retry_after_ms, kMaxDelayMs);
+  if (policy.has_exponential()) {
+    const v1::ExponentialBackoff& e = policy.exponential();
+    const double multiplier = e.multiplier() > 0 ? e.multiplier() : 2.0;
+    const double cap =
+        static_cast<double>(e.max_ms() > 0 ? e.max_ms() : kMaxDelayMs);
+    double wait = static_cast<double>(e.initial_ms());
+    for (int i = 1; i < attempt && wait < cap; ++i) wait *= multiplier;
+    wait = std::min(wait, cap);
+    // Spread evenly over [wait * (1 - jitter), wait * (1 + jitter)].
+    const double jitter = std::clamp(e.jitter(), 0.0, 1.0);
+    wait *= 1.0 + jitter * (2.0 * random01 - 1.0);
+    return std::clamp<int64_t>(static_cast<int64_t>(wait), 1, kMaxDelayMs);
+  }
   const auto& intervals =
       policy.intervals_ms_size() > 0
           ? std::vector<int64_t>(policy.intervals_ms().begin(),

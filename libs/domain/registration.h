@@ -10,8 +10,9 @@
 
 namespace ebats::domain {
 
-// Longest accepted delay: a little over a year, in milliseconds.
-inline constexpr int64_t kMaxDelayMs = int64_t{400} * 24 * 3600 * 1000;
+// Longest accepted delay, in milliseconds: what the 35-level delay ladder
+// reaches, 2^35 - 1 ms (about 397 days).
+inline constexpr int64_t kMaxDelayMs = (int64_t{1} << 35) - 1;
 
 // The default retry intervals (the original system's): 5 s, 5 min, 10 min,
 // 1 h, 2 h.
@@ -28,10 +29,12 @@ absl::Status ValidateRegistration(const v1::Registration& registration);
 int32_t EffectiveMaxAttempts(const v1::RetryPolicy& policy);
 
 // How long to wait before the run after `attempt` (1-based) when a handler
-// asked for a retry: `retry_after_ms` when positive, else the policy's
-// interval for that attempt (the last interval repeats).
+// asked for a retry: `retry_after_ms` when positive, else the policy's wait
+// for that attempt (the last interval repeats; exponential grows to its
+// cap). `random01` in [0, 1) spreads an exponential wait by its jitter; it
+// is a parameter so this stays a pure function.
 int64_t RetryDelayMs(const v1::RetryPolicy& policy, int32_t attempt,
-                     int64_t retry_after_ms);
+                     int64_t retry_after_ms, double random01 = 0.5);
 
 // True when two registrations of the same (event, topic, task) have the same
 // settings, so registering again is a no-op rather than ALREADY_EXISTS.

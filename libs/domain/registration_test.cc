@@ -55,6 +55,25 @@ TEST(RegistrationTest, RetryDelayFollowsThePolicy) {
   EXPECT_EQ(RetryDelayMs(policy, 2, 50), 50);  // retry-after replaces it
 }
 
+TEST(RegistrationTest, ExponentialGrowsToItsCapWithJitter) {
+  v1::RetryPolicy policy;
+  policy.mutable_exponential()->set_initial_ms(100);
+  policy.mutable_exponential()->set_max_ms(1000);
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0), 100);
+  EXPECT_EQ(RetryDelayMs(policy, 2, 0), 200);
+  EXPECT_EQ(RetryDelayMs(policy, 4, 0), 800);
+  EXPECT_EQ(RetryDelayMs(policy, 5, 0), 1000);
+  EXPECT_EQ(RetryDelayMs(policy, 60, 0), 1000);
+  EXPECT_EQ(EffectiveMaxAttempts(policy), 6);
+  policy.mutable_exponential()->set_jitter(0.5);
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0, 0.0), 50);
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0, 0.5), 100);
+  EXPECT_EQ(RetryDelayMs(policy, 1, 0, 0.999), 149);
+  EXPECT_TRUE(ValidateRetryPolicy(policy).ok());
+  policy.add_intervals_ms(5);
+  EXPECT_FALSE(ValidateRetryPolicy(policy).ok());
+}
+
 TEST(RegistrationTest, SameSettingsComparesEverything) {
   auto a = Make("e", "demo", "t");
   auto b = a;

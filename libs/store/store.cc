@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 #include "libs/domain/registration.h"
+#include "libs/domain/task_state.h"
 
 namespace ebats::store {
 namespace {
@@ -220,6 +221,10 @@ absl::Status Store::MarkDispatched(const std::vector<std::string>& task_ids,
 
 absl::StatusOr<v1::Task> Store::GetTask(absl::string_view task_id) {
   absl::MutexLock lock(&mu_);
+  return GetTaskLocked(task_id);
+}
+
+absl::StatusOr<v1::Task> Store::GetTaskLocked(absl::string_view task_id) {
   EBATS_ASSIGN_OR_RETURN(
       auto get, db_->Prepare(absl::StrCat("SELECT ", kTaskColumns,
                                           " FROM tasks WHERE id = ?")));
@@ -269,20 +274,25 @@ absl::StatusOr<TaskPage> Store::ListTasks(const TaskFilter& filter,
 absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
                                  int* unknown) {
   absl::MutexLock lock(&mu_);
-  // RUNNING only from a state that is waiting for a run.
+  // RUNNING only from a state that waits for a run, and never for an older
+  // attempt than the one recorded (reports of different workers race).
   EBATS_ASSIGN_OR_RETURN(
       auto started,
       db_->Prepare(
-          "UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
-          "start_time_ms = ?3, worker_id = ?4, lateness_ms = ?3 - due_time_ms "
-          "WHERE id = ?5 AND state IN (?6, ?7, ?8, ?1)"));
+          "UPDATE tasks SET state = ?1, attempts = ?2, start_time_ms = ?3, "
+          "worker_id = ?4, lateness_ms = ?3 - due_time_ms "
+          "WHERE id = ?5 AND attempts <= ?2 AND state IN (?6, ?7, ?8, ?1)"));
   EBATS_ASSIGN_OR_RETURN(
       auto finished,
       db_->Prepare(
-          "UPDATE tasks SET state = ?1, attempts = MAX(attempts, ?2), "
-          "start_time_ms = ?3, finish_time_ms = ?4, time_used_us = ?5, "
-          "message = ?6, worker_id = ?7, dead_reason = ?8, "
-          "lateness_ms = ?3 - due_time_ms WHERE id = ?9 AND state != ?10"));
+          "UPDATE tasks SET state = ?1, attempts = ?2, start_time_ms = ?3, "
+          "finish_time_ms = ?4, time_used_us = ?5, message = ?6, worker_id = "
+          "?7, "
+          "dead_reason = ?8, lateness_ms = ?3 - due_time_ms, "
+          "due_time_ms = CASE WHEN ?11 > 0 THEN ?11 ELSE due_time_ms END "
+          "WHERE id = ?9 AND attempts <= ?2 AND state != ?10"));
+  EBATS_ASSIGN_OR_RETURN(auto exists,
+                         db_->Prepare("SELECT 1 FROM tasks WHERE id = ?"));
   int missing = 0;
   absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
     for (const v1::TaskResult& r : results) {
@@ -314,14 +324,15 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
           .Bind(7, r.worker_id());
       finished->Bind(8, dead_reason).Bind(9, r.task_id());
       finished->Bind(10, int64_t{v1::TASK_STATE_CANCELED});
+      finished->Bind(
+          11, state == v1::TASK_STATE_RETRYING ? r.retry_due_time_ms() : 0);
       EBATS_RETURN_IF_ERROR(finished->Run());
-      // A missing row and a canceled one both change nothing; only count the
-      // former, which is rare enough to look up.
+      // Nothing changed: canceled, superseded, or unknown. Count the last,
+      // which is rare enough to look up.
       if (db_->Changes() == 0) {
-        EBATS_ASSIGN_OR_RETURN(
-            auto exists, db_->Prepare("SELECT 1 FROM tasks WHERE id = ?"));
         exists->Bind(1, r.task_id());
         EBATS_ASSIGN_OR_RETURN(bool row, exists->Step());
+        exists->Reset();
         if (!row) ++missing;
       }
     }
@@ -329,6 +340,100 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
   });
   if (unknown != nullptr) *unknown = missing;
   return status;
+}
+
+absl::Status Store::ReleaseTasks(const std::vector<std::string>& task_ids,
+                                 std::vector<ReleaseDecision>* decisions) {
+  absl::MutexLock lock(&mu_);
+  decisions->clear();
+  EBATS_ASSIGN_OR_RETURN(
+      auto release,
+      db_->Prepare("UPDATE tasks SET state = ?1 WHERE id = ?2 AND state IN "
+                   "(?3, ?4, ?5)"));
+  EBATS_ASSIGN_OR_RETURN(auto state,
+                         db_->Prepare("SELECT state FROM tasks WHERE id = ?"));
+  return InTransaction(*db_, [&]() -> absl::Status {
+    for (const auto& id : task_ids) {
+      release->Bind(1, int64_t{v1::TASK_STATE_PENDING}).Bind(2, id);
+      release->Bind(3, int64_t{v1::TASK_STATE_SCHEDULED});
+      release->Bind(4, int64_t{v1::TASK_STATE_RETRYING});
+      release->Bind(5, int64_t{v1::TASK_STATE_RUNNING});
+      EBATS_RETURN_IF_ERROR(release->Run());
+      if (db_->Changes() > 0) {
+        decisions->push_back(ReleaseDecision::kRelease);
+        continue;
+      }
+      state->Bind(1, id);
+      EBATS_ASSIGN_OR_RETURN(bool row, state->Step());
+      const auto current = row ? static_cast<v1::TaskState>(state->Int(0))
+                               : v1::TASK_STATE_UNSPECIFIED;
+      state->Reset();
+      decisions->push_back(current == v1::TASK_STATE_CANCELED ||
+                                   current == v1::TASK_STATE_SUCCEEDED ||
+                                   current == v1::TASK_STATE_DEAD
+                               ? ReleaseDecision::kDrop
+                               : ReleaseDecision::kRelease);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::Task> Store::CancelTask(absl::string_view task_id) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto cancel,
+      db_->Prepare("UPDATE tasks SET state = ?1 WHERE id = ?2 AND state IN "
+                   "(?3, ?4)"));
+  cancel->Bind(1, int64_t{v1::TASK_STATE_CANCELED}).Bind(2, task_id);
+  cancel->Bind(3, int64_t{v1::TASK_STATE_SCHEDULED})
+      .Bind(4, int64_t{v1::TASK_STATE_RETRYING});
+  EBATS_RETURN_IF_ERROR(cancel->Run());
+  const bool canceled = db_->Changes() > 0;
+  EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(task_id));
+  if (!canceled) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task_id, " is ", domain::TaskStateName(task.state()),
+        "; only scheduled or retrying tasks can be canceled"));
+  }
+  return task;
+}
+
+absl::StatusOr<v1::Task> Store::PrepareReplay(absl::string_view task_id,
+                                              int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto replay,
+      db_->Prepare(
+          "UPDATE tasks SET state = ?1, attempts = 0, dead_reason = '', "
+          "message = '', due_time_ms = ?2, start_time_ms = 0, finish_time_ms = "
+          "0, "
+          "time_used_us = 0, lateness_ms = 0 WHERE id = ?3 AND state = ?4"));
+  replay->Bind(1, int64_t{v1::TASK_STATE_PENDING})
+      .Bind(2, now_ms)
+      .Bind(3, task_id);
+  replay->Bind(4, int64_t{v1::TASK_STATE_DEAD});
+  EBATS_RETURN_IF_ERROR(replay->Run());
+  const bool replayed = db_->Changes() > 0;
+  EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(task_id));
+  if (!replayed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task_id, " is ", domain::TaskStateName(task.state()),
+        "; only dead tasks can be replayed"));
+  }
+  return task;
+}
+
+absl::Status Store::RestoreDead(absl::string_view task_id,
+                                absl::string_view dead_reason) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto restore, db_->Prepare("UPDATE tasks SET state = ?1, dead_reason = "
+                                 "?2 WHERE id = ?3 AND state = ?4"));
+  restore->Bind(1, int64_t{v1::TASK_STATE_DEAD})
+      .Bind(2, dead_reason)
+      .Bind(3, task_id);
+  restore->Bind(4, int64_t{v1::TASK_STATE_PENDING});
+  return restore->Run();
 }
 
 absl::Status Store::PutWorker(const v1::Worker& worker) {

@@ -39,6 +39,12 @@ enum class InsertOutcome {
   kExistsDispatched,     // recorded and dispatched before: do not send again
 };
 
+// What the due stage may do with a task whose due time has come.
+enum class ReleaseDecision {
+  kRelease,  // now PENDING (or unknown to the store): publish it
+  kDrop,     // canceled, or finished already: do not run it
+};
+
 class Store {
  public:
   // Opens or creates the store at `path` (":memory:" for tests) and creates
@@ -76,6 +82,25 @@ class Store {
   absl::Status ApplyResults(const std::vector<v1::TaskResult>& results,
                             int* unknown);
 
+  // For each id, atomically moves a SCHEDULED, RETRYING or RUNNING task to
+  // PENDING and says kRelease, or says kDrop for a CANCELED, SUCCEEDED or
+  // DEAD one. PENDING tasks and ids the store does not know are released
+  // (again): at-least-once beats losing a task. One transaction.
+  absl::Status ReleaseTasks(const std::vector<std::string>& task_ids,
+                            std::vector<ReleaseDecision>* decisions);
+  // SCHEDULED or RETRYING -> CANCELED; returns the task. NOT_FOUND for an
+  // unknown id, FAILED_PRECONDITION (naming the state) for any other state.
+  absl::StatusOr<v1::Task> CancelTask(absl::string_view task_id);
+  // DEAD -> PENDING with attempts, message and dead reason cleared; returns
+  // the task to publish. NOT_FOUND, or FAILED_PRECONDITION when not DEAD.
+  absl::StatusOr<v1::Task> PrepareReplay(absl::string_view task_id,
+                                         int64_t now_ms);
+
+  // Undoes PrepareReplay when the replay could not be published: PENDING ->
+  // DEAD with `dead_reason`.
+  absl::Status RestoreDead(absl::string_view task_id,
+                           absl::string_view dead_reason);
+
   // Inserts or replaces a worker.
   absl::Status PutWorker(const v1::Worker& worker);
   // NOT_FOUND when the worker is unknown.
@@ -85,6 +110,8 @@ class Store {
  private:
   explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   absl::Status Init();
+  absl::StatusOr<v1::Task> GetTaskLocked(absl::string_view task_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);

@@ -174,6 +174,92 @@ TEST(StoreTest, SurvivesReopen) {
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
 }
 
+v1::TaskResult Report(const std::string& id, v1::Outcome outcome, int attempt) {
+  v1::TaskResult r;
+  r.set_task_id(id);
+  r.set_outcome(outcome);
+  r.set_attempt(attempt);
+  return r;
+}
+
+TEST(StoreTest, CancelOnlyFromScheduledOrRetrying) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  v1::Task scheduled = NewTask("s");
+  scheduled.set_state(v1::TASK_STATE_SCHEDULED);
+  ASSERT_TRUE(store->InsertTasks({scheduled, NewTask("p")}, &outcomes).ok());
+  auto canceled = store->CancelTask("s");
+  ASSERT_TRUE(canceled.ok()) << canceled.status();
+  EXPECT_EQ(canceled->state(), v1::TASK_STATE_CANCELED);
+  auto pending = store->CancelTask("p");
+  EXPECT_EQ(pending.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(pending.status().message().find("pending"),
+            absl::string_view::npos);
+  EXPECT_EQ(store->CancelTask("nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  v1::Task a = NewTask("a"), b = NewTask("b"), c = NewTask("c");
+  a.set_state(v1::TASK_STATE_SCHEDULED);
+  b.set_state(v1::TASK_STATE_SCHEDULED);
+  ASSERT_TRUE(store->InsertTasks({a, b, c}, &outcomes).ok());
+  ASSERT_TRUE(store->CancelTask("b").ok());
+  ASSERT_TRUE(
+      store->ApplyResults({Report("c", v1::OUTCOME_SUCCEEDED, 1)}, nullptr)
+          .ok());
+  std::vector<ReleaseDecision> decisions;
+  ASSERT_TRUE(store->ReleaseTasks({"a", "b", "c", "unknown"}, &decisions).ok());
+  EXPECT_EQ(decisions, (std::vector<ReleaseDecision>{
+                           ReleaseDecision::kRelease, ReleaseDecision::kDrop,
+                           ReleaseDecision::kDrop, ReleaseDecision::kRelease}));
+  EXPECT_EQ(store->GetTask("a")->state(), v1::TASK_STATE_PENDING);
+  // Canceling after the release is too late.
+  EXPECT_EQ(store->CancelTask("a").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StoreTest, RetryRecordsTheNextDueTimeAndOldReportsDoNotWin) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t")}, &outcomes).ok());
+  v1::TaskResult retry = Report("t", v1::OUTCOME_RETRY, 1);
+  retry.set_retry_due_time_ms(9000);
+  ASSERT_TRUE(store->ApplyResults({retry}, nullptr).ok());
+  EXPECT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_RETRYING);
+  EXPECT_EQ(store->GetTask("t")->due_time_ms(), 9000);
+  // Attempt 2 succeeds; a late duplicate of attempt 1's report changes nothing.
+  ASSERT_TRUE(store
+                  ->ApplyResults({Report("t", v1::OUTCOME_SUCCEEDED, 2), retry},
+                                 nullptr)
+                  .ok());
+  EXPECT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(store->GetTask("t")->attempts(), 2);
+}
+
+TEST(StoreTest, ReplayOnlyDeadTasksAndResetsAttempts) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t")}, &outcomes).ok());
+  EXPECT_EQ(store->PrepareReplay("t", 5).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::TaskResult dead = Report("t", v1::OUTCOME_RETRY, 6);
+  dead.set_dead_reason("exhausted");
+  ASSERT_TRUE(store->ApplyResults({dead}, nullptr).ok());
+  ASSERT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_DEAD);
+  auto replayed = store->PrepareReplay("t", 5);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ(replayed->state(), v1::TASK_STATE_PENDING);
+  EXPECT_EQ(replayed->attempts(), 0);
+  EXPECT_TRUE(replayed->dead_reason().empty());
+  ASSERT_TRUE(
+      store->ApplyResults({Report("t", v1::OUTCOME_SUCCEEDED, 1)}, nullptr)
+          .ok());
+  EXPECT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_SUCCEEDED);
+}
+
 TEST(StoreTest, WorkersHeartbeat) {
   auto store = OpenMemory();
   v1::Worker w;

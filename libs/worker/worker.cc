@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/codec/message_codec.h"
@@ -88,6 +89,7 @@ absl::Status Worker::Start() {
   }
   for (int i = 0; i < options_.concurrency; ++i)
     pool_.emplace_back([this] { PoolLoop(); });
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
   session_->Start();
   if (!options_.scheduler_address.empty()) {
     HeartbeaterOptions hb;
@@ -111,9 +113,10 @@ void Worker::Shutdown(absl::Duration grace) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     if (in_flight_.load() > 0) {
-      spdlog::warn("worker {}: {} task(s) unfinished after the grace period; "
-                   "they return to their queue",
-                   id_, in_flight_.load());
+      spdlog::warn(
+          "worker {}: {} task(s) unfinished after the grace period; "
+          "they return to their queue",
+          id_, in_flight_.load());
     }
   }
   {
@@ -127,6 +130,11 @@ void Worker::Shutdown(absl::Duration grace) {
   session_->Shutdown();
   for (auto& thread : pool_) thread.join();
   pool_.clear();
+  {
+    absl::MutexLock lock(&running_mu_);
+    watchdog_stop_ = true;
+  }
+  if (watchdog_.joinable()) watchdog_.join();
 }
 
 void Worker::Enqueue(amqp::Delivery delivery) {
@@ -169,53 +177,127 @@ Result Worker::RunHandler(const TaskContext& context) {
   }
 }
 
+// One run of one task, shared by the pool thread running the handler and
+// the watchdog: whichever finishes it first (handler returned, or timeout)
+// reports the outcome; the other one's result is dropped.
+struct Worker::Run {
+  amqp::Delivery handle;  // tag and generation only
+  v1::TaskMessage task;
+  TaskContext context;
+  int64_t start_ms = 0;
+  int64_t start_us = 0;
+  int64_t deadline_us = 0;
+  std::atomic<bool> finished{false};
+};
+
 void Worker::Process(amqp::Delivery delivery) {
   auto decoded = codec::DecodeTask(delivery);
   if (!decoded.ok()) {
     spdlog::error("worker {}: undecodable message on {} sent to {}: {}", id_,
                   delivery.queue, domain::kPoisonQueue,
                   decoded.status().ToString());
-    TaskReport none;
     Complete(delivery,
              {codec::EncodePoison(delivery,
                                   std::string(decoded.status().message()))},
-             std::move(none));
+             TaskReport());
     return;
   }
-  const v1::TaskMessage& task = *decoded;
-  TaskContext context{
+  auto run = std::make_shared<Run>();
+  run->handle.delivery_tag = delivery.delivery_tag;
+  run->handle.connection_generation = delivery.connection_generation;
+  run->task = *std::move(decoded);
+  const v1::TaskMessage& task = run->task;
+  run->context = TaskContext{
       task.task_id(),    task.event_id(),     task.event(),
       task.topic(),      task.task(),         task.params(),
       task.attempt(),    task.max_attempts(), task.publish_time_ms(),
       task.due_time_ms()};
-  if (context.max_attempts < 1)
-    context.max_attempts = domain::EffectiveMaxAttempts(task.retry());
-
-  const int64_t start_ms = options_.clock->NowMs();
-  const int64_t start_us = options_.clock->NowUs();
-  metrics_.Started(task.topic(),
-                   absl::Milliseconds(start_ms - task.publish_time_ms()),
-                   absl::Milliseconds(start_ms - task.due_time_ms()));
-  v1::TaskResult result;
-  result.set_task_id(task.task_id());
-  result.set_topic(task.topic());
-  result.set_task(task.task());
-  result.set_attempt(context.attempt);
-  result.set_worker_id(id_);
-  result.set_start_time_ms(start_ms);
-  if (options_.report_start) {
-    result.set_outcome(v1::OUTCOME_STARTED);
-    // Informational: the final report supersedes it, so nobody waits for it.
-    session_->Publish(codec::EncodeResult(result), [](absl::Status) {});
+  if (run->context.max_attempts < 1) {
+    run->context.max_attempts = domain::EffectiveMaxAttempts(task.retry());
   }
+  run->start_ms = options_.clock->NowMs();
+  run->start_us = options_.clock->NowUs();
+  const int64_t timeout_ms =
+      std::min(task.retry().timeout_ms() > 0
+                   ? task.retry().timeout_ms()
+                   : absl::ToInt64Milliseconds(options_.task_timeout),
+               kMaxTaskTimeoutMs);
+  run->deadline_us = run->start_us + timeout_ms * 1000;
+  metrics_.Started(task.topic(),
+                   absl::Milliseconds(run->start_ms - task.publish_time_ms()),
+                   absl::Milliseconds(run->start_ms - task.due_time_ms()));
+  if (options_.report_start) {
+    v1::TaskResult started = BaseResult(*run);
+    started.set_outcome(v1::OUTCOME_STARTED);
+    // Informational: the final report supersedes it, so nobody waits for it.
+    session_->Publish(codec::EncodeResult(started), [](absl::Status) {});
+  }
+  {
+    absl::MutexLock lock(&running_mu_);
+    running_.insert(run);
+  }
+  Result outcome = RunHandler(run->context);
+  {
+    absl::MutexLock lock(&running_mu_);
+    running_.erase(run);
+  }
+  if (run->finished.exchange(true)) {
+    spdlog::warn(
+        "worker {}: task {} returned after its timeout; its result is dropped",
+        id_, task.task_id());
+    return;
+  }
+  Finish(*run, outcome, /*timed_out=*/false);
+}
 
-  Result outcome = RunHandler(context);
-  const int64_t time_used_us = options_.clock->NowUs() - start_us;
+void Worker::WatchdogLoop() {
+  for (;;) {
+    std::vector<std::shared_ptr<Run>> expired;
+    {
+      absl::MutexLock lock(&running_mu_);
+      if (running_mu_.AwaitWithTimeout(absl::Condition(&watchdog_stop_),
+                                       absl::Milliseconds(20))) {
+        return;
+      }
+      const int64_t now_us = options_.clock->NowUs();
+      for (const auto& run : running_) {
+        if (now_us >= run->deadline_us && !run->finished.exchange(true))
+          expired.push_back(run);
+      }
+    }
+    for (const auto& run : expired) {
+      const int64_t limit_ms = (run->deadline_us - run->start_us) / 1000;
+      spdlog::warn(
+          "worker {}: task {} ({}) exceeded its {} ms timeout; retrying it",
+          id_, run->task.task_id(), run->task.task(), limit_ms);
+      Finish(*run,
+             Result::Retry(absl::StrCat("timed out after ", limit_ms, " ms")),
+             /*timed_out=*/true);
+    }
+  }
+}
+
+v1::TaskResult Worker::BaseResult(const Run& run) const {
+  v1::TaskResult result;
+  result.set_task_id(run.task.task_id());
+  result.set_topic(run.task.topic());
+  result.set_task(run.task.task());
+  result.set_attempt(run.context.attempt);
+  result.set_worker_id(id_);
+  result.set_start_time_ms(run.start_ms);
+  return result;
+}
+
+void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
+  const v1::TaskMessage& task = run.task;
+  const int64_t now_ms = options_.clock->NowMs();
+  const int64_t time_used_us = options_.clock->NowUs() - run.start_us;
   metrics_.Finished(task.topic(), task.task(), outcome.outcome(),
                     absl::Microseconds(time_used_us));
 
+  v1::TaskResult result = BaseResult(run);
   result.set_outcome(outcome.outcome());
-  result.set_finish_time_ms(options_.clock->NowMs());
+  result.set_finish_time_ms(now_ms);
   result.set_time_used_us(time_used_us);
   result.set_message(outcome.message());
 
@@ -223,17 +305,23 @@ void Worker::Process(amqp::Delivery delivery) {
   if (outcome.outcome() == v1::OUTCOME_FAILED) {
     result.set_dead_reason("failed");
   } else if (outcome.outcome() == v1::OUTCOME_RETRY) {
-    if (context.attempt >= context.max_attempts) {
-      result.set_dead_reason("exhausted");
+    if (run.context.attempt >= run.context.max_attempts) {
+      result.set_dead_reason(timed_out ? "timeout" : "exhausted");
     } else {
-      v1::TaskMessage next = task;  // a fresh message with our own counter
-      next.set_attempt(context.attempt + 1);
-      next.set_max_attempts(context.max_attempts);
-      next.set_due_time_ms(result.finish_time_ms() +
-                           domain::RetryDelayMs(task.retry(), context.attempt,
-                                                absl::ToInt64Milliseconds(
-                                                    outcome.retry_after())));
-      messages.push_back(codec::EncodeTask(next));
+      // A fresh message with our own attempt counter: re-publishing the
+      // delivery (with its x-death history) would trip the broker's
+      // dead-letter cycle detection, which silently drops it.
+      thread_local absl::BitGen gen;
+      v1::TaskMessage next = task;
+      next.set_attempt(run.context.attempt + 1);
+      next.set_max_attempts(run.context.max_attempts);
+      next.set_due_time_ms(
+          now_ms +
+          domain::RetryDelayMs(task.retry(), run.context.attempt,
+                               absl::ToInt64Milliseconds(outcome.retry_after()),
+                               absl::Uniform(gen, 0.0, 1.0)));
+      result.set_retry_due_time_ms(next.due_time_ms());
+      messages.push_back(codec::EncodeDelayed(next, now_ms));
       metrics_.Retried(task.topic(), task.task());
     }
   }
@@ -251,9 +339,9 @@ void Worker::Process(amqp::Delivery delivery) {
                     absl::Microseconds(time_used_us),
                     outcome.message(),
                     outcome.outcome(),
-                    context.attempt,
+                    run.context.attempt,
                     result.dead_reason()};
-  Complete(delivery, std::move(messages), std::move(report));
+  Complete(run.handle, std::move(messages), std::move(report));
 }
 
 void Worker::Complete(const amqp::Delivery& delivery,

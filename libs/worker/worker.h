@@ -20,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,9 +56,19 @@ struct WorkerOptions {
   // Publish an informational STARTED report for each run, so the store shows
   // RUNNING tasks.
   bool report_start = true;
+  // Longest run of a task whose retry policy sets no timeout. A run over its
+  // timeout counts as a retry (reason "timeout" when attempts run out). The
+  // handler cannot be interrupted: it keeps its pool thread until it
+  // returns, and its result is then dropped. Capped at 25 min, below
+  // RabbitMQ's 30 min consumer_timeout.
+  absl::Duration task_timeout = absl::Minutes(10);
   // Not owned; must outlive the Worker.
   const Clock* clock = &Clock::Real();
 };
+
+// Upper bound of any task timeout (RabbitMQ closes a channel that holds a
+// delivery unacked for its consumer_timeout, 30 min by default).
+inline constexpr int64_t kMaxTaskTimeoutMs = 25 * 60 * 1000;
 
 class Worker {
  public:
@@ -94,8 +105,14 @@ class Worker {
  private:
   void Enqueue(amqp::Delivery delivery);
   void PoolLoop();
+  struct Run;
   void Process(amqp::Delivery delivery);
   Result RunHandler(const TaskContext& context);
+  // Reports `outcome` of `run` (retry or dead-letter messages included).
+  void Finish(const Run& run, const Result& outcome, bool timed_out);
+  v1::TaskResult BaseResult(const Run& run) const;
+  // Finishes runs that exceed their timeout.
+  void WatchdogLoop();
   // Publishes `messages`; acks the delivery once all are confirmed.
   void Complete(const amqp::Delivery& delivery,
                 std::vector<amqp::Message> messages, TaskReport report);
@@ -113,6 +130,10 @@ class Worker {
   std::deque<amqp::Delivery> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> pool_;
+  std::thread watchdog_;
+  absl::Mutex running_mu_;
+  std::set<std::shared_ptr<Run>> running_ ABSL_GUARDED_BY(running_mu_);
+  bool watchdog_stop_ ABSL_GUARDED_BY(running_mu_) = false;
   // Received and not yet settled (run + outcome confirmed, or given up).
   std::atomic<int> in_flight_{0};
   bool started_ = false;

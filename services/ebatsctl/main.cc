@@ -114,6 +114,20 @@ void PrintTaskLine(const v1::Task& t) {
   std::cout << "\n";
 }
 
+absl::StatusOr<v1::RetryPolicy> RetryPolicyFromFlags(
+    const std::string& intervals, int max_attempts, absl::Duration timeout) {
+  v1::RetryPolicy policy;
+  for (absl::string_view part :
+       absl::StrSplit(intervals, ',', absl::SkipWhitespace())) {
+    auto interval = ParseDurationFlag("retry-intervals", std::string(part));
+    if (!interval.ok()) return interval.status();
+    policy.add_intervals_ms(absl::ToInt64Milliseconds(*interval));
+  }
+  policy.set_max_attempts(max_attempts);
+  policy.set_timeout_ms(absl::ToInt64Milliseconds(timeout));
+  return policy;
+}
+
 // Follows the tasks of `event_id` until the registrations' tasks are all
 // final or `timeout` passes. Returns the exit code.
 int WaitForEvent(client::Client& client, const Globals& g,
@@ -224,6 +238,24 @@ int Main(int argc, char** argv) {
   create->add_option("TASK", task)->required();
   create->add_option("--params", params, "JSON object");
   create->add_option("--delay", delay, "run after this long, e.g. 10s");
+  std::string at;
+  create->add_option("--at", at,
+                     "run at this time, RFC 3339, e.g. 2026-12-01T09:00:00Z");
+  create->add_option("--retry-intervals", retry_intervals,
+                     "comma-separated waits between attempts, e.g. 5s,5m,10m");
+  create->add_option("--max-attempts", max_attempts,
+                     "runs in total; 0 = intervals + 1");
+  create->add_option("--task-timeout", task_timeout,
+                     "longest run; 0 = worker default");
+
+  auto* cancel =
+      app.add_subcommand("cancel", "cancel a scheduled or retrying task");
+  cancel->add_option("ID", id)->required();
+
+  auto* replay =
+      app.add_subcommand("replay", "run dead tasks again (attempts reset)");
+  replay->add_option("ID", id, "one dead task");
+  replay->add_option("--topic", topic, "every dead task of this topic");
 
   auto* get = app.add_subcommand("task", "show one task");
   get->add_option("ID", id)->required();
@@ -270,16 +302,10 @@ int Main(int argc, char** argv) {
     r->set_topic(topic);
     r->set_task(task);
     r->set_delay_ms(absl::ToInt64Milliseconds(*delay_d));
-    for (absl::string_view part :
-         absl::StrSplit(retry_intervals, ',', absl::SkipWhitespace())) {
-      auto interval = ParseDurationFlag("retry-intervals", std::string(part));
-      if (!interval.ok())
-        return UsageError(std::string(interval.status().message()));
-      r->mutable_retry()->add_intervals_ms(
-          absl::ToInt64Milliseconds(*interval));
-    }
-    r->mutable_retry()->set_max_attempts(max_attempts);
-    r->mutable_retry()->set_timeout_ms(absl::ToInt64Milliseconds(*timeout_d));
+    auto retry =
+        RetryPolicyFromFlags(retry_intervals, max_attempts, *timeout_d);
+    if (!retry.ok()) return UsageError(std::string(retry.status().message()));
+    *r->mutable_retry() = *retry;
     auto response = client.RegisterTask(request);
     if (!response.ok()) return Fail(response.status());
     if (g.json) {
@@ -347,17 +373,64 @@ int Main(int argc, char** argv) {
     auto delay_d = ParseDurationFlag("delay", delay);
     if (!delay_d.ok())
       return UsageError(std::string(delay_d.status().message()));
+    auto timeout_d = ParseDurationFlag("task-timeout", task_timeout);
+    if (!timeout_d.ok())
+      return UsageError(std::string(timeout_d.status().message()));
+    auto retry =
+        RetryPolicyFromFlags(retry_intervals, max_attempts, *timeout_d);
+    if (!retry.ok()) return UsageError(std::string(retry.status().message()));
     v1::CreateTaskRequest request;
     request.set_topic(topic);
     request.set_task(task);
     request.set_params(params);
     request.set_delay_ms(absl::ToInt64Milliseconds(*delay_d));
+    *request.mutable_retry() = *retry;
+    if (!at.empty()) {
+      absl::Time when;
+      std::string error;
+      if (!absl::ParseTime(absl::RFC3339_full, at, &when, &error)) {
+        return UsageError("--at \"" + at +
+                          "\" is not an RFC 3339 time: " + error);
+      }
+      if (request.delay_ms() > 0)
+        return UsageError("give --delay or --at, not both");
+      request.set_due_time_ms(absl::ToUnixMillis(when));
+    }
     auto response = client.CreateTask(request);
     if (!response.ok()) return Fail(response.status());
     if (g.json) {
       std::cout << Json(*response) << "\n";
     } else {
       std::cout << "created task " << response->task_id() << "\n";
+    }
+    return 0;
+  }
+  if (cancel->parsed()) {
+    v1::CancelTaskRequest request;
+    request.set_task_id(id);
+    auto response = client.CancelTask(request);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      std::cout << Json(response->task()) << "\n";
+    } else {
+      std::cout << "canceled task " << id << "\n";
+    }
+    return 0;
+  }
+  if (replay->parsed()) {
+    if (id.empty() == topic.empty())
+      return UsageError("replay takes a task ID or --topic");
+    v1::ReplayTasksRequest request;
+    request.set_task_id(id);
+    request.set_topic(topic);
+    auto response = client.ReplayTasks(request);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      std::cout << Json(*response) << "\n";
+    } else {
+      std::cout << "replayed " << response->task_ids_size() << " task(s)\n";
+      for (const auto& replayed : response->task_ids())
+        std::cout << "  " << replayed << "\n";
     }
     return 0;
   }

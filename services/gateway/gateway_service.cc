@@ -40,6 +40,15 @@ absl::StatusOr<v1::TaskRequest> BuildTaskRequest(
     int64_t now_ms) {
   EBATS_RETURN_IF_ERROR(names::ValidateTopicName(request.topic()));
   EBATS_RETURN_IF_ERROR(names::ValidateTaskName(request.task()));
+  if (request.delay_ms() > 0 && request.due_time_ms() > 0) {
+    return absl::InvalidArgumentError("give delay_ms or due_time_ms, not both");
+  }
+  if (request.due_time_ms() < 0 ||
+      request.due_time_ms() - now_ms > names::kMaxDelayMs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("due_time_ms = ", request.due_time_ms(),
+                     "; must be at most ", names::kMaxDelayMs, " ms from now"));
+  }
   if (request.delay_ms() < 0 || request.delay_ms() > names::kMaxDelayMs) {
     return absl::InvalidArgumentError(
         absl::StrCat("delay_ms = ", request.delay_ms(), "; must be 0..",
@@ -55,7 +64,10 @@ absl::StatusOr<v1::TaskRequest> BuildTaskRequest(
   task.set_task(request.task());
   task.set_params(std::move(params));
   task.set_publish_time_ms(now_ms);
-  task.set_due_time_ms(now_ms + request.delay_ms());
+  // An absolute time in the past means now.
+  task.set_due_time_ms(request.due_time_ms() > 0
+                           ? std::max(request.due_time_ms(), now_ms)
+                           : now_ms + request.delay_ms());
   *task.mutable_retry() = request.retry();
   return task;
 }

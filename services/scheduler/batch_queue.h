@@ -24,13 +24,12 @@ class BatchQueue {
   // items, possibly none. Sets *done when closed and drained.
   std::vector<T> PopBatch(size_t max, absl::Duration wait, bool* done) {
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(
-        absl::Condition(
-            +[](BatchQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              return q->closed_ || !q->items_.empty();
-            },
-            this),
-        wait);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](BatchQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                               return q->closed_ || !q->items_.empty();
+                             },
+                             this),
+                         wait);
     std::vector<T> batch;
     while (!items_.empty() && batch.size() < max) {
       batch.push_back(std::move(items_.front()));

@@ -55,7 +55,8 @@ void Dispatcher::Run() {
   while (!done) {
     // Wakes up now and then even when idle, to record confirms that
     // arrived after the last batch.
-    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize, kIdleFlush, &done);
+    std::vector<amqp::Delivery> batch =
+        queue_.PopBatch(kBatchSize, kIdleFlush, &done);
     if (!batch.empty()) ProcessBatch(std::move(batch));
     FlushDispatched();
   }
@@ -131,7 +132,9 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     handle.connection_generation = item.delivery.connection_generation;
     for (const v1::Task* task : to_send) {
       session_.Publish(
-          codec::EncodeTask(domain::FirstRun(*task)),
+          task->due_time_ms() > now_ms
+              ? codec::EncodeDelayed(domain::FirstRun(*task), now_ms)
+              : codec::EncodeTask(domain::FirstRun(*task)),
           [this, join, handle, id = task->id(), topic = task->topic(),
            name = task->task()](absl::Status status) {
             if (status.ok()) {

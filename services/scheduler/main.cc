@@ -7,9 +7,11 @@
 #include "libs/common/env.h"
 #include "libs/common/shutdown_signal.h"
 #include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 #include "libs/service/service_runtime.h"
 #include "libs/store/store.h"
 #include "services/scheduler/dispatcher.h"
+#include "services/scheduler/due_stage.h"
 #include "services/scheduler/registrations.h"
 #include "services/scheduler/result_recorder.h"
 #include "services/scheduler/scheduler_service.h"
@@ -84,18 +86,24 @@ int main(int argc, char** argv) {
   }
   scheduler::Dispatcher dispatcher(session, **store, registrations, metrics);
   scheduler::ResultRecorder recorder(session, **store, metrics);
+  scheduler::DueStage due_stage(session, **store, registrations, metrics);
   session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {
     dispatcher.OnDelivery(std::move(d));
   });
   session.AddConsumer(domain::kResultsQueue, [&](amqp::Delivery d) {
     recorder.OnDelivery(std::move(d));
   });
+  session.AddConsumer(domain::kDueQueue, [&](amqp::Delivery d) {
+    due_stage.OnDelivery(std::move(d));
+  });
   (*runtime)->TrackBroker(session);
   dispatcher.Start();
   recorder.Start();
+  due_stage.Start();
   session.Start();
 
-  scheduler::SchedulerService scheduler_service(**store, registrations);
+  scheduler::SchedulerService scheduler_service(**store, registrations,
+                                                session);
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
   auto server = rpc::RunningServer::Start(server_options, {&scheduler_service});
@@ -117,6 +125,7 @@ int main(int argc, char** argv) {
   session.StopConsuming();
   dispatcher.Shutdown();
   recorder.Shutdown();
+  due_stage.Shutdown();
   spdlog::info("scheduler: input drained");
   session.Shutdown();
   spdlog::info("scheduler: stopped");

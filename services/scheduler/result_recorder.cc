@@ -31,7 +31,8 @@ void ResultRecorder::Shutdown() {
 void ResultRecorder::Run() {
   bool done = false;
   while (!done) {
-    std::vector<amqp::Delivery> batch = queue_.PopBatch(kBatchSize, absl::Seconds(1), &done);
+    std::vector<amqp::Delivery> batch =
+        queue_.PopBatch(kBatchSize, absl::Seconds(1), &done);
     if (!batch.empty()) RecordBatch(std::move(batch));
   }
 }

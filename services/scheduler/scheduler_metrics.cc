@@ -45,7 +45,25 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
       store_insert_seconds(
           store_batch_seconds.Add({{"op", "insert_tasks"}}, StoreBuckets())),
       store_apply_seconds(
-          store_batch_seconds.Add({{"op", "apply_results"}}, StoreBuckets())) {}
+          store_batch_seconds.Add({{"op", "apply_results"}}, StoreBuckets())),
+      released(prometheus::BuildCounter()
+                   .Name("ebats_tasks_released_total")
+                   .Help("Delayed tasks and retries released by the due stage")
+                   .Register(registry)
+                   .Add({})),
+      due_dropped(
+          prometheus::BuildCounter()
+              .Name("ebats_tasks_due_dropped_total")
+              .Help("Due tasks not run because they were canceled or finished")
+              .Register(registry)
+              .Add({})),
+      release_lateness(prometheus::BuildHistogram()
+                           .Name("ebats_due_release_lateness_seconds")
+                           .Help("Release time minus due time at the due stage")
+                           .Register(registry)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{
+                                        0.0001, 0.0005, 0.001, 0.002, 0.005,
+                                        0.01, 0.025, 0.05, 0.1, 0.5, 1, 5})) {}
 
 void SchedulerMetrics::Outcome(const std::string& topic,
                                const std::string& task, v1::Outcome outcome) {

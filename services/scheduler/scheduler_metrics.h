@@ -37,6 +37,9 @@ struct SchedulerMetrics {
   prometheus::Family<prometheus::Histogram>& store_batch_seconds;
   prometheus::Histogram& store_insert_seconds;  // op="insert_tasks"
   prometheus::Histogram& store_apply_seconds;   // op="apply_results"
+  prometheus::Counter& released;
+  prometheus::Counter& due_dropped;
+  prometheus::Histogram& release_lateness;
 };
 
 }  // namespace ebats::scheduler

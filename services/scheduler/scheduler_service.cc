@@ -1,6 +1,8 @@
 #include "services/scheduler/scheduler_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/codec/message_codec.h"
+#include "libs/domain/dispatch_plan.h"
 #include "libs/domain/ids.h"
 #include "libs/domain/names.h"
 #include "libs/rpc/status.h"
@@ -17,8 +19,11 @@ using rpc::ToGrpcStatus;
 
 SchedulerService::SchedulerService(store::Store& store,
                                    Registrations& registrations,
-                                   const Clock& clock)
-    : store_(store), registrations_(registrations), clock_(clock) {}
+                                   amqp::Session& session, const Clock& clock)
+    : store_(store),
+      registrations_(registrations),
+      session_(session),
+      clock_(clock) {}
 
 grpc::Status SchedulerService::RegisterTask(
     grpc::ServerContext*, const v1::RegisterTaskRequest* request,
@@ -85,6 +90,75 @@ grpc::Status SchedulerService::ListTasks(grpc::ServerContext*,
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (auto& t : page->tasks) *response->add_tasks() = std::move(t);
   response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::CancelTask(grpc::ServerContext*,
+                                          const v1::CancelTaskRequest* request,
+                                          v1::CancelTaskResponse* response) {
+  if (absl::Status s = domain::ValidateId(request->task_id(), "task id");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  auto task = store_.CancelTask(request->task_id());
+  if (!task.ok()) return ToGrpcStatus(task.status());
+  *response->mutable_task() = *std::move(task);
+  return grpc::Status::OK;
+}
+
+absl::Status SchedulerService::ReplayOne(const std::string& task_id) {
+  auto dead = store_.GetTask(task_id);
+  if (!dead.ok()) return dead.status();
+  auto task = store_.PrepareReplay(task_id, clock_.NowMs());
+  if (!task.ok()) return task.status();
+  absl::Status published = registrations_.EnsureTopic(task->topic());
+  if (published.ok()) {
+    published =
+        session_.PublishAndWait(codec::EncodeTask(domain::FirstRun(*task)));
+  }
+  if (!published.ok()) {
+    store_.RestoreDead(task_id, dead->dead_reason()).IgnoreError();
+    return absl::UnavailableError(
+        absl::StrCat("scheduler.ReplayTasks: task ", task_id,
+                     " not sent: ", published.message()));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status SchedulerService::ReplayTasks(
+    grpc::ServerContext*, const v1::ReplayTasksRequest* request,
+    v1::ReplayTasksResponse* response) {
+  if (request->task_id().empty() == request->topic().empty()) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("give exactly one of task_id and topic"));
+  }
+  if (!request->task_id().empty()) {
+    if (absl::Status s = domain::ValidateId(request->task_id(), "task id");
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    if (absl::Status s = ReplayOne(request->task_id()); !s.ok())
+      return ToGrpcStatus(s);
+    response->add_task_ids(request->task_id());
+    return grpc::Status::OK;
+  }
+  if (absl::Status s = domain::ValidateTopicName(request->topic()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  store::TaskFilter dead;
+  dead.topic = request->topic();
+  dead.state = v1::TASK_STATE_DEAD;
+  // Replayed tasks leave the DEAD state, so the first page is always fresh.
+  for (;;) {
+    auto page = store_.ListTasks(dead, 1000, "");
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    if (page->tasks.empty()) break;
+    for (const auto& task : page->tasks) {
+      if (absl::Status s = ReplayOne(task.id()); !s.ok())
+        return ToGrpcStatus(s);
+      response->add_task_ids(task.id());
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -1,10 +1,12 @@
-// The Scheduler gRPC service: proto <-> store and status mapping only.
-// Calls are short local SQLite reads and writes, so it uses the synchronous
-// API on gRPC's thread pool.
+// The Scheduler gRPC service: proto <-> store and status mapping, plus the
+// replay publish. Calls are short local SQLite reads and writes (and, for
+// replay, a confirmed publish), so it uses the synchronous API on gRPC's
+// thread pool.
 #ifndef EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
 #define EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
 
 #include "ebats/v1/scheduler.grpc.pb.h"
+#include "libs/amqp/session.h"
 #include "libs/common/clock.h"
 #include "libs/store/store.h"
 #include "services/scheduler/registrations.h"
@@ -15,7 +17,7 @@ namespace ebats::scheduler {
 class SchedulerService final : public v1::Scheduler::Service {
  public:
   SchedulerService(store::Store& store, Registrations& registrations,
-                   const Clock& clock = Clock::Real());
+                   amqp::Session& session, const Clock& clock = Clock::Real());
 
   grpc::Status RegisterTask(grpc::ServerContext*,
                             const v1::RegisterTaskRequest* request,
@@ -31,6 +33,12 @@ class SchedulerService final : public v1::Scheduler::Service {
   grpc::Status ListTasks(grpc::ServerContext*,
                          const v1::ListTasksRequest* request,
                          v1::ListTasksResponse* response) override;
+  grpc::Status CancelTask(grpc::ServerContext*,
+                          const v1::CancelTaskRequest* request,
+                          v1::CancelTaskResponse* response) override;
+  grpc::Status ReplayTasks(grpc::ServerContext*,
+                           const v1::ReplayTasksRequest* request,
+                           v1::ReplayTasksResponse* response) override;
   grpc::Status RegisterWorker(grpc::ServerContext*,
                               const v1::RegisterWorkerRequest* request,
                               v1::RegisterWorkerResponse* response) override;
@@ -42,8 +50,13 @@ class SchedulerService final : public v1::Scheduler::Service {
                            v1::ListWorkersResponse* response) override;
 
  private:
+  // Replays one dead task: store first, then a confirmed publish; undone in
+  // the store when the publish fails.
+  absl::Status ReplayOne(const std::string& task_id);
+
   store::Store& store_;
   Registrations& registrations_;
+  amqp::Session& session_;
   const Clock& clock_;
 };
 

@@ -19,17 +19,22 @@ using ::ebats::testing::TestSessionOptions;
 
 class GatewayApiTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartGateway(TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum))); }
+  void SetUp() override {
+    StartGateway(
+        TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum)));
+  }
 
   void StartGateway(amqp::SessionOptions options) {
     session_ = std::make_unique<amqp::Session>(std::move(options));
     session_->Start();
-    service_ = std::make_unique<GatewayService>(*session_, GatewayOptions{}, registry_);
+    service_ = std::make_unique<GatewayService>(*session_, GatewayOptions{},
+                                                registry_);
     rpc::ServerOptions server_options;
     server_options.address = "127.0.0.1:0";
     server_ = *rpc::RunningServer::Start(server_options, {service_.get()});
-    stub_ = v1::EventGateway::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    stub_ = v1::EventGateway::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                            grpc::InsecureChannelCredentials()));
   }
 
   void TearDown() override {
@@ -51,12 +56,14 @@ class GatewayApiTest : public ::testing::Test {
 };
 
 TEST_F(GatewayApiTest, PublishedEventReachesTheSchedulerQueueUnchanged) {
-  QueueProbe probe({domain::kSchedulerQueue}, amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe({domain::kSchedulerQueue},
+                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::PublishEventRequest request;
   request.set_event("order_paid");
-  request.set_params(R"({"order_id":  "FB138020392193312", "big": 123456789012345678901})");
+  request.set_params(
+      R"({"order_id":  "FB138020392193312", "big": 123456789012345678901})");
   v1::PublishEventResponse response;
   grpc::Status status = Publish(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
@@ -64,7 +71,10 @@ TEST_F(GatewayApiTest, PublishedEventReachesTheSchedulerQueueUnchanged) {
   EXPECT_GT(response.publish_time_ms(), 0);
 
   auto got = probe.WaitMatching(
-      [&](const amqp::Delivery& d) { return d.message_id == response.event_id(); }, 1);
+      [&](const amqp::Delivery& d) {
+        return d.message_id == response.event_id();
+      },
+      1);
   ASSERT_EQ(got.size(), 1u);
   auto input = codec::DecodeSchedulerInput(got[0]);
   ASSERT_TRUE(input.ok()) << input.status();
@@ -122,7 +132,8 @@ TEST_F(GatewayApiTest, BadInputIsInvalidArgumentAndPublishesNothing) {
 }
 
 TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
-  QueueProbe probe({domain::kSchedulerQueue}, amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe({domain::kSchedulerQueue},
+                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::CreateTaskRequest bad;
@@ -143,25 +154,32 @@ TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
     ASSERT_TRUE(stub_->CreateTask(&context, good, &response).ok());
   }
   auto got = probe.WaitMatching(
-      [&](const amqp::Delivery& d) { return d.message_id == response.task_id(); }, 1);
+      [&](const amqp::Delivery& d) {
+        return d.message_id == response.task_id();
+      },
+      1);
   ASSERT_EQ(got.size(), 1u);
   auto input = codec::DecodeSchedulerInput(got[0]);
   ASSERT_TRUE(input.ok());
   ASSERT_TRUE(input->has_task_request());
   EXPECT_EQ(input->task_request().params(), "{}");
-  EXPECT_EQ(input->task_request().due_time_ms() - input->task_request().publish_time_ms(), 1500);
+  EXPECT_EQ(input->task_request().due_time_ms() -
+                input->task_request().publish_time_ms(),
+            1500);
 }
 
 TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
   TearDown();
-  amqp::SessionOptions down = TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  amqp::SessionOptions down =
+      TestSessionOptions(amqp::GatewayTopology(amqp::QueueType::kQuorum));
   down.brokers = *amqp::ParseBrokerUrls("amqp://guest:guest@127.0.0.1:1/");
   StartGateway(down);
   v1::PublishEventRequest request;
   request.set_event("order_paid");
   v1::PublishEventResponse response;
   grpc::Status status = Publish(request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
 }
 
 }  // namespace

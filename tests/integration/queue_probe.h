@@ -42,7 +42,8 @@ class QueueProbe {
     return WaitFor([&] { return session_.IsUp(); });
   }
   // Deliveries matching `pred` so far.
-  std::vector<amqp::Delivery> Matching(const std::function<bool(const amqp::Delivery&)>& pred) {
+  std::vector<amqp::Delivery> Matching(
+      const std::function<bool(const amqp::Delivery&)>& pred) {
     absl::MutexLock lock(&mu_);
     std::vector<amqp::Delivery> out;
     for (const auto& d : deliveries_) {
@@ -51,9 +52,9 @@ class QueueProbe {
     return out;
   }
   // Waits until `count` deliveries match; returns them.
-  std::vector<amqp::Delivery> WaitMatching(const std::function<bool(const amqp::Delivery&)>& pred,
-                                           size_t count,
-                                           absl::Duration timeout = absl::Seconds(20)) {
+  std::vector<amqp::Delivery> WaitMatching(
+      const std::function<bool(const amqp::Delivery&)>& pred, size_t count,
+      absl::Duration timeout = absl::Seconds(20)) {
     std::vector<amqp::Delivery> out;
     WaitFor(
         [&] {

@@ -26,26 +26,33 @@ class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = *store::Store::Open(":memory:");
-    amqp::SessionOptions options = TestSessionOptions(amqp::SchedulerTopology(kQuorum));
+    amqp::SessionOptions options =
+        TestSessionOptions(amqp::SchedulerTopology(kQuorum));
     session_ = std::make_unique<amqp::Session>(options);
     metrics_ = std::make_unique<SchedulerMetrics>(registry_);
-    registrations_ = std::make_unique<Registrations>(*store_, *session_, kQuorum);
+    registrations_ =
+        std::make_unique<Registrations>(*store_, *session_, kQuorum);
     ASSERT_TRUE(registrations_->Load().ok());
-    dispatcher_ = std::make_unique<Dispatcher>(*session_, *store_, *registrations_, *metrics_);
+    dispatcher_ = std::make_unique<Dispatcher>(*session_, *store_,
+                                               *registrations_, *metrics_);
     recorder_ = std::make_unique<ResultRecorder>(*session_, *store_, *metrics_);
-    session_->AddConsumer(domain::kSchedulerQueue,
-                          [this](amqp::Delivery d) { dispatcher_->OnDelivery(std::move(d)); });
-    session_->AddConsumer(domain::kResultsQueue,
-                          [this](amqp::Delivery d) { recorder_->OnDelivery(std::move(d)); });
+    session_->AddConsumer(domain::kSchedulerQueue, [this](amqp::Delivery d) {
+      dispatcher_->OnDelivery(std::move(d));
+    });
+    session_->AddConsumer(domain::kResultsQueue, [this](amqp::Delivery d) {
+      recorder_->OnDelivery(std::move(d));
+    });
     dispatcher_->Start();
     recorder_->Start();
     session_->Start();
-    service_ = std::make_unique<SchedulerService>(*store_, *registrations_);
+    service_ =
+        std::make_unique<SchedulerService>(*store_, *registrations_, *session_);
     rpc::ServerOptions server_options;
     server_options.address = "127.0.0.1:0";
     server_ = *rpc::RunningServer::Start(server_options, {service_.get()});
-    stub_ = v1::Scheduler::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+    stub_ = v1::Scheduler::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                            grpc::InsecureChannelCredentials()));
     ASSERT_TRUE(WaitFor([&] { return session_->IsUp(); }));
   }
 
@@ -70,7 +77,8 @@ class SchedulerTest : public ::testing::Test {
   }
 
   // Publishes an event straight to the scheduler's input, as a gateway would.
-  v1::EventMessage PublishEvent(const std::string& event, const std::string& params) {
+  v1::EventMessage PublishEvent(const std::string& event,
+                                const std::string& params) {
     v1::EventMessage message;
     message.set_event_id(domain::NewRandomId());
     message.set_event(event);
@@ -94,13 +102,18 @@ class SchedulerTest : public ::testing::Test {
 
 TEST_F(SchedulerTest, RegistrationRulesAndCodes) {
   EXPECT_TRUE(Register("order_paid", "api", "virtualShipping").ok());
-  EXPECT_TRUE(Register("order_paid", "api", "virtualShipping").ok());  // same settings
+  EXPECT_TRUE(
+      Register("order_paid", "api", "virtualShipping").ok());  // same settings
   EXPECT_EQ(Register("order_paid", "api", "virtualShipping", 10).error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Register("order paid", "api", "t").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Register("e", "a.b", "t").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Register("e", "api", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Register("e", "api", "t", -5).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("order paid", "api", "t").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "a.b", "t").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "api", "").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("e", "api", "t", -5).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 
   v1::ListRegistrationsRequest list;
   v1::ListRegistrationsResponse listed;
@@ -117,12 +130,14 @@ TEST_F(SchedulerTest, RegistrationRulesAndCodes) {
   v1::UnregisterTaskResponse unregistered;
   {
     grpc::ClientContext context;
-    EXPECT_TRUE(stub_->UnregisterTask(&context, unregister, &unregistered).ok());
+    EXPECT_TRUE(
+        stub_->UnregisterTask(&context, unregister, &unregistered).ok());
   }
   {
     grpc::ClientContext context;
-    EXPECT_EQ(stub_->UnregisterTask(&context, unregister, &unregistered).error_code(),
-              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(
+        stub_->UnregisterTask(&context, unregister, &unregistered).error_code(),
+        grpc::StatusCode::NOT_FOUND);
   }
 }
 
@@ -132,7 +147,8 @@ TEST_F(SchedulerTest, UnknownTaskAndBadPageTokenAreRefused) {
   v1::GetTaskResponse got;
   {
     grpc::ClientContext context;
-    EXPECT_EQ(stub_->GetTask(&context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub_->GetTask(&context, get, &got).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   v1::ListTasksRequest list;
   list.set_page_token("not-a-token");
@@ -145,9 +161,11 @@ TEST_F(SchedulerTest, UnknownTaskAndBadPageTokenAreRefused) {
 TEST_F(SchedulerTest, EventBecomesOneTaskPerRegistrationOnItsTopicQueue) {
   ASSERT_TRUE(Register("order_paid", "dispatch", "virtualShipping").ok());
   ASSERT_TRUE(Register("order_paid", "dispatch", "orderAsync").ok());
-  QueueProbe probe({domain::TaskQueueName("dispatch")}, amqp::TopicTopology(kQuorum, "dispatch"));
+  QueueProbe probe({domain::TaskQueueName("dispatch")},
+                   amqp::TopicTopology(kQuorum, "dispatch"));
   ASSERT_TRUE(probe.WaitUp());
-  v1::EventMessage event = PublishEvent("order_paid", R"({"order_id": "FB138020392193312"})");
+  v1::EventMessage event =
+      PublishEvent("order_paid", R"({"order_id": "FB138020392193312"})");
 
   auto tasks = probe.WaitMatching(
       [&](const amqp::Delivery& d) {
@@ -160,18 +178,21 @@ TEST_F(SchedulerTest, EventBecomesOneTaskPerRegistrationOnItsTopicQueue) {
     auto t = codec::DecodeTask(d);
     EXPECT_EQ(t->params(), event.params());
     EXPECT_EQ(t->attempt(), 1);
-    EXPECT_EQ(t->task_id(), domain::TaskIdFor(event.event_id(), "dispatch", t->task()));
+    EXPECT_EQ(t->task_id(),
+              domain::TaskIdFor(event.event_id(), "dispatch", t->task()));
   }
   // Recorded, and marked dispatched once confirmed.
   ASSERT_TRUE(WaitFor([&] {
-    auto t = store_->GetTask(domain::TaskIdFor(event.event_id(), "dispatch", "orderAsync"));
+    auto t = store_->GetTask(
+        domain::TaskIdFor(event.event_id(), "dispatch", "orderAsync"));
     return t.ok() && t->state() == v1::TASK_STATE_PENDING;
   }));
 }
 
 TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
   ASSERT_TRUE(Register("order_paid", "dedupe", "virtualShipping").ok());
-  QueueProbe probe({domain::TaskQueueName("dedupe")}, amqp::TopicTopology(kQuorum, "dedupe"));
+  QueueProbe probe({domain::TaskQueueName("dedupe")},
+                   amqp::TopicTopology(kQuorum, "dedupe"));
   ASSERT_TRUE(probe.WaitUp());
   v1::EventMessage event = PublishEvent("order_paid", "{}");
   auto is_ours = [&](const amqp::Delivery& d) {
@@ -183,14 +204,17 @@ TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
   std::vector<store::InsertOutcome> outcomes;
   ASSERT_TRUE(WaitFor([&] {
     v1::Task probe_task;
-    probe_task.set_id(domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping"));
+    probe_task.set_id(
+        domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping"));
     return store_->InsertTasks({probe_task}, &outcomes).ok() &&
            outcomes[0] == store::InsertOutcome::kExistsDispatched;
   }));
   ASSERT_TRUE(session_->PublishAndWait(codec::EncodeEvent(event)).ok());
   ASSERT_TRUE(WaitFor([&] {
     for (const auto& f : registry_.Collect()) {
-      if (f.name == "ebats_events_duplicate_total" && f.metric[0].counter.value >= 1) return true;
+      if (f.name == "ebats_events_duplicate_total" &&
+          f.metric[0].counter.value >= 1)
+        return true;
     }
     return false;
   }));
@@ -200,7 +224,8 @@ TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
 TEST_F(SchedulerTest, WorkerReportsAreRecorded) {
   ASSERT_TRUE(Register("order_paid", "record", "virtualShipping").ok());
   v1::EventMessage event = PublishEvent("order_paid", "{}");
-  const std::string id = domain::TaskIdFor(event.event_id(), "record", "virtualShipping");
+  const std::string id =
+      domain::TaskIdFor(event.event_id(), "record", "virtualShipping");
   ASSERT_TRUE(WaitFor([&] { return store_->GetTask(id).ok(); }));
   v1::TaskResult result;
   result.set_task_id(id);
@@ -240,14 +265,19 @@ TEST_F(SchedulerTest, UndecodableInputGoesToPoisonAndTheSchedulerKeepsWorking) {
   bad_result.message_id = "garbage-2";
   ASSERT_TRUE(session_->PublishAndWait(bad_result).ok());
   auto got = poison.WaitMatching(
-      [](const amqp::Delivery& d) { return d.body == "\xff\xff not a protobuf"; }, 2);
+      [](const amqp::Delivery& d) {
+        return d.body == "\xff\xff not a protobuf";
+      },
+      2);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_FALSE(got[0].StringHeader(domain::kHeaderPoisonReason).empty());
 
   ASSERT_TRUE(Register("order_paid", "afterpoison", "virtualShipping").ok());
   v1::EventMessage event = PublishEvent("order_paid", "{}");
   EXPECT_TRUE(WaitFor([&] {
-    return store_->GetTask(domain::TaskIdFor(event.event_id(), "afterpoison", "virtualShipping"))
+    return store_
+        ->GetTask(domain::TaskIdFor(event.event_id(), "afterpoison",
+                                    "virtualShipping"))
         .ok();
   }));
 }

@@ -9,6 +9,7 @@
 #include "libs/domain/broker_names.h"
 #include "libs/domain/ids.h"
 #include "libs/worker/worker.h"
+#include "tests/integration/due_path.h"
 #include "tests/integration/queue_probe.h"
 
 namespace ebats::worker {
@@ -68,7 +69,8 @@ class Reports {
 class WorkerLibraryTest : public ::testing::Test {
  protected:
   void Send(const v1::TaskMessage& task) {
-    amqp::Session producer(TestSessionOptions(amqp::TopicTopology(kQuorum, task.topic())));
+    amqp::Session producer(
+        TestSessionOptions(amqp::TopicTopology(kQuorum, task.topic())));
     producer.Start();
     ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
     ASSERT_TRUE(producer.PublishAndWait(codec::EncodeTask(task)).ok());
@@ -76,7 +78,8 @@ class WorkerLibraryTest : public ::testing::Test {
 };
 
 TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
-  QueueProbe results({domain::kResultsQueue}, amqp::WorkerTopology(kQuorum, {"wl_ok"}));
+  QueueProbe results({domain::kResultsQueue},
+                     amqp::WorkerTopology(kQuorum, {"wl_ok"}));
   ASSERT_TRUE(results.WaitUp());
   Reports reports;
   Worker worker(Options("wl_ok"));
@@ -89,7 +92,8 @@ TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
   worker.OnReport(reports.Callback());
   ASSERT_TRUE(worker.Start().ok());
 
-  v1::TaskMessage task = Task("wl_ok", "virtualShipping", R"({"order_id": "FB138020392193312"})");
+  v1::TaskMessage task =
+      Task("wl_ok", "virtualShipping", R"({"order_id": "FB138020392193312"})");
   Send(task);
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
   TaskReport r = reports.For(task.task_id())[0];
@@ -114,16 +118,21 @@ TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
 }
 
 TEST_F(WorkerLibraryTest, FailGoesToDeadLettersWithItsReason) {
-  QueueProbe dead({domain::DeadQueueName("wl_fail")}, amqp::WorkerTopology(kQuorum, {"wl_fail"}));
+  QueueProbe dead({domain::DeadQueueName("wl_fail")},
+                  amqp::WorkerTopology(kQuorum, {"wl_fail"}));
   ASSERT_TRUE(dead.WaitUp());
   Reports reports;
   Worker worker(Options("wl_fail"));
-  worker.Handle("charge", [](const TaskContext&) { return Result::Fail("card declined"); });
+  worker.Handle("charge", [](const TaskContext&) {
+    return Result::Fail("card declined");
+  });
   worker.OnReport(reports.Callback());
   ASSERT_TRUE(worker.Start().ok());
   v1::TaskMessage task = Task("wl_fail", "charge", "{}");
   Send(task);
-  auto got = dead.WaitMatching([&](const amqp::Delivery& d) { return d.message_id == task.task_id(); }, 1);
+  auto got = dead.WaitMatching(
+      [&](const amqp::Delivery& d) { return d.message_id == task.task_id(); },
+      1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].StringHeader("x-ebats-dead-reason"), "failed");
   EXPECT_EQ(got[0].StringHeader("x-ebats-last-message"), "card declined");
@@ -132,7 +141,10 @@ TEST_F(WorkerLibraryTest, FailGoesToDeadLettersWithItsReason) {
   worker.Shutdown(absl::Seconds(5));
 }
 
-TEST_F(WorkerLibraryTest, ExceptionCountsAsRetryAndTheNextAttemptIsAFreshMessage) {
+TEST_F(WorkerLibraryTest,
+       ExceptionCountsAsRetryAndTheNextAttemptIsAFreshMessage) {
+  testing::DuePath due_path;
+  ASSERT_TRUE(due_path.WaitUp());
   Reports reports;
   Worker worker(Options("wl_retry"));
   std::atomic<int> runs{0};
@@ -157,13 +169,17 @@ TEST_F(WorkerLibraryTest, ExceptionCountsAsRetryAndTheNextAttemptIsAFreshMessage
 }
 
 TEST_F(WorkerLibraryTest, ExhaustedAttemptsGoDead) {
+  testing::DuePath due_path;
+  ASSERT_TRUE(due_path.WaitUp());
   Reports reports;
   Worker worker(Options("wl_exhaust"));
-  worker.Handle("never", [](const TaskContext&) { return Result::Retry("still down"); });
+  worker.Handle("never",
+                [](const TaskContext&) { return Result::Retry("still down"); });
   worker.OnReport(reports.Callback());
   ASSERT_TRUE(worker.Start().ok());
   v1::TaskMessage task = Task("wl_exhaust", "never", "{}");
   task.set_max_attempts(2);
+  task.mutable_retry()->add_intervals_ms(50);
   Send(task);
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
   auto r = reports.For(task.task_id());
@@ -182,7 +198,8 @@ TEST_F(WorkerLibraryTest, TaskWithoutHandlerFailsClearly) {
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
   auto r = reports.For(task.task_id())[0];
   EXPECT_EQ(r.outcome, v1::OUTCOME_FAILED);
-  EXPECT_NE(r.message.find("no handler for task \"unknownTask\""), std::string::npos);
+  EXPECT_NE(r.message.find("no handler for task \"unknownTask\""),
+            std::string::npos);
   worker.Shutdown(absl::Seconds(5));
 }
 
@@ -210,7 +227,8 @@ TEST_F(WorkerLibraryTest, UnfinishedTaskReturnsToTheQueueAndRunsAgain) {
   }
   Reports reports;
   Worker second(Options("wl_requeue"));
-  second.Handle("slow", [](const TaskContext&) { return Result::Success("done"); });
+  second.Handle("slow",
+                [](const TaskContext&) { return Result::Success("done"); });
   second.OnReport(reports.Callback());
   ASSERT_TRUE(second.Start().ok());
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
