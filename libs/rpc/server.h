@@ -3,6 +3,7 @@
 #ifndef EBATS_LIBS_RPC_SERVER_H_
 #define EBATS_LIBS_RPC_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,11 +32,13 @@ class RunningServer {
   int port() const { return port_; }
   // Sets health for "" and every registered service.
   void SetServing(bool serving);
-  // Stops accepting calls and waits up to `grace` for running ones.
+  // Reports NOT_SERVING, waits up to `grace` for calls in progress, then
+  // stops (closing idle connections at once).
   void Shutdown(absl::Duration grace);
 
  private:
   std::unique_ptr<grpc::Server> server_;
+  std::atomic<int> calls_{0};
   int port_ = 0;
 };
 

@@ -18,8 +18,9 @@ bool WaitServing(const std::string& address, absl::Duration timeout) {
   return false;
 }
 
-EbatsStack::EbatsStack(std::string amqp_url)
+EbatsStack::EbatsStack(std::string amqp_url, std::string queue_type)
     : amqp_url_(std::move(amqp_url)),
+      queue_type_(std::move(queue_type)),
       dir_(MakeTempDir("ebats-stack-")),
       gateway_port_(FreePort()),
       scheduler_port_(FreePort()) {
@@ -49,7 +50,8 @@ absl::Status EbatsStack::StartService(const std::string& name,
                                       int grpc_port) {
   std::vector<std::string> argv = {
       binary, absl::StrCat("--listen=127.0.0.1:", grpc_port),
-      "--metrics_addr=127.0.0.1:0", absl::StrCat("--amqp_url=", amqp_url_)};
+      "--metrics_addr=127.0.0.1:0", absl::StrCat("--amqp_url=", amqp_url_),
+      absl::StrCat("--queue_type=", queue_type_)};
   argv.insert(argv.end(), flags.begin(), flags.end());
   auto child =
       ChildProcess::Start(argv, {}, absl::StrCat(dir_, "/", name, ".log"));
@@ -85,6 +87,20 @@ absl::Status EbatsStack::Start() {
   if (absl::Status s = StartScheduler(); !s.ok()) return s;
   if (absl::Status s = StartGateway(); !s.ok()) return s;
   return StartWorker();
+}
+
+absl::Status EbatsStack::Stop(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end())
+    return absl::NotFoundError(absl::StrCat("no service ", name));
+  it->second.Signal(SIGTERM);
+  auto code = it->second.Wait(absl::Seconds(30));
+  services_.erase(it);
+  if (!code.ok() || *code != 0) {
+    return absl::InternalError(
+        absl::StrCat(name, " did not exit 0 on SIGTERM"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status EbatsStack::StopAll() {

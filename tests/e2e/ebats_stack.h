@@ -15,7 +15,8 @@ namespace ebats::testing {
 
 class EbatsStack {
  public:
-  explicit EbatsStack(std::string amqp_url);
+  // `queue_type` is passed to every service ("quorum" or "classic").
+  explicit EbatsStack(std::string amqp_url, std::string queue_type = "quorum");
   ~EbatsStack();  // SIGKILLs whatever still runs.
 
   // Starts scheduler, gateway and one worker; waits until each one's gRPC
@@ -27,6 +28,8 @@ class EbatsStack {
   // SIGTERM to every service; returns the first non-zero exit code as an
   // error.
   absl::Status StopAll();
+  // SIGTERM to one service ("scheduler", "gateway"); error unless it exits 0.
+  absl::Status Stop(const std::string& name);
 
   client::Client& client() { return *client_; }
   const std::string& dir() const { return dir_; }
@@ -39,6 +42,7 @@ class EbatsStack {
                             std::vector<std::string> flags, int grpc_port);
 
   std::string amqp_url_;
+  std::string queue_type_;
   std::string dir_;
   int gateway_port_, scheduler_port_;
   std::map<std::string, ChildProcess> services_;

@@ -1,0 +1,293 @@
+// The delay path end to end: the real scheduler and gateway binaries, an
+// in-process worker with handlers that misbehave on purpose, a private
+// RabbitMQ node that gets restarted and killed. Runs in the queue mode named
+// by EBATS_TEST_QUEUE_TYPE (quorum by default; CTest runs both).
+#include <cstdlib>
+#include <map>
+
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "libs/domain/ids.h"
+#include "libs/worker/worker.h"
+#include "tests/e2e/ebats_stack.h"
+#include "tests/harness/broker_environment.h"
+#include "tests/harness/wait.h"
+
+namespace ebats::testing {
+namespace {
+
+std::string QueueType() {
+  const char* type = std::getenv("EBATS_TEST_QUEUE_TYPE");
+  return type && *type ? type : "quorum";
+}
+
+// When each task's runs started (handler side, worker clock).
+class Runs {
+ public:
+  void Record(const worker::TaskContext& task) {
+    absl::MutexLock lock(&mu_);
+    starts_[task.task_id].push_back(absl::ToUnixMillis(absl::Now()));
+  }
+  std::vector<int64_t> Of(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return starts_[id];
+  }
+  size_t Count(const std::string& id) { return Of(id).size(); }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<int64_t>> starts_;
+};
+
+class DelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<EbatsStack>(BrokerEnvironment::Node().url(),
+                                          QueueType());
+    ASSERT_TRUE(stack_->StartScheduler().ok());
+    ASSERT_TRUE(stack_->StartGateway().ok());
+    worker::WorkerOptions options;
+    options.brokers = *amqp::ParseBrokerUrls(BrokerEnvironment::Node().url());
+    options.queue_type = *amqp::ParseQueueType(QueueType());
+    options.topics = {"delay"};
+    options.concurrency = 4;
+    options.scheduler_address = stack_->scheduler_address();
+    worker_ = std::make_unique<worker::Worker>(options);
+    worker_->Handle("record", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      return worker::Result::Success();
+    });
+    // Asks for a retry until attempt `succeed_on` (from params {"n": N}).
+    worker_->Handle("flaky", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      int succeed_on =
+          std::atoi(t.params.substr(t.params.find(':') + 1).c_str());
+      return t.attempt >= succeed_on ? worker::Result::Success("finally")
+                                     : worker::Result::Retry("not yet");
+    });
+    worker_->Handle("retry_after", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      return t.attempt == 1
+                 ? worker::Result::Retry("later", absl::Milliseconds(300))
+                 : worker::Result::Success();
+    });
+    worker_->Handle("fail_once", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      return runs_.Count(t.task_id) == 1 ? worker::Result::Fail("permanent")
+                                         : worker::Result::Success("replayed");
+    });
+    ASSERT_TRUE(worker_->Start().ok());
+    ASSERT_TRUE(WaitFor([&] { return worker_->IsUp(); }));
+  }
+
+  void TearDown() override {
+    worker_->Shutdown(absl::Seconds(5));
+    absl::Status stopped = stack_->StopAll();
+    EXPECT_TRUE(stopped.ok()) << stopped;
+  }
+
+  std::string Create(const std::string& task, int64_t delay_ms,
+                     const std::string& params = "{}",
+                     v1::RetryPolicy retry = {}) {
+    v1::CreateTaskRequest request;
+    request.set_topic("delay");
+    request.set_task(task);
+    request.set_delay_ms(delay_ms);
+    request.set_params(params);
+    *request.mutable_retry() = retry;
+    auto created = stack_->client().CreateTask(request);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->task_id() : "";
+  }
+
+  v1::Task WaitState(const std::string& id, v1::TaskState state,
+                     absl::Duration timeout = absl::Seconds(30)) {
+    v1::Task last;
+    WaitFor(
+        [&] {
+          auto task = stack_->client().GetTask(id);
+          if (task.ok()) last = *task;
+          return task.ok() && task->state() == state;
+        },
+        timeout);
+    return last;
+  }
+
+  std::unique_ptr<EbatsStack> stack_;
+  std::unique_ptr<worker::Worker> worker_;
+  Runs runs_;
+};
+
+TEST_F(DelayTest, DelaysFireOnTimeAndNeverEarly) {
+  std::map<std::string, int64_t> ids;
+  for (int64_t delay : {100, 1000, 3000}) ids[Create("record", delay)] = delay;
+  for (const auto& [id, delay] : ids) {
+    v1::Task task = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+    ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED)
+        << task.ShortDebugString();
+    ASSERT_EQ(runs_.Count(id), 1u);
+    const int64_t started = runs_.Of(id)[0];
+    EXPECT_EQ(task.due_time_ms() - task.publish_time_ms(), delay);
+    EXPECT_GE(started, task.due_time_ms())
+        << "early by " << task.due_time_ms() - started;
+    EXPECT_LE(started, task.due_time_ms() + 500)
+        << "late by " << started - task.due_time_ms();
+    EXPECT_GE(task.lateness_ms(), 0);
+  }
+}
+
+TEST_F(DelayTest, ShortDelayIsNotStuckBehindALongOne) {
+  const std::string hour = Create("record", 3'600'000);
+  const std::string second = Create("record", 1000);
+  v1::Task task =
+      WaitState(second, v1::TASK_STATE_SUCCEEDED, absl::Seconds(10));
+  ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_LE(runs_.Of(second)[0], task.due_time_ms() + 500);
+  EXPECT_EQ(stack_->client().GetTask(hour)->state(), v1::TASK_STATE_SCHEDULED);
+  EXPECT_EQ(runs_.Count(hour), 0u);
+}
+
+TEST_F(DelayTest, RetriesFollowThePolicyAndSucceedOnTheThirdAttempt) {
+  v1::RetryPolicy retry;
+  retry.add_intervals_ms(200);
+  retry.add_intervals_ms(400);
+  const std::string id = Create("flaky", 0, R"({"n":3})", retry);
+  v1::Task task = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED) << task.ShortDebugString();
+  EXPECT_EQ(task.attempts(), 3);
+  auto starts = runs_.Of(id);
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_GE(starts[1] - starts[0], 200);
+  EXPECT_LE(starts[1] - starts[0], 200 + 500);
+  EXPECT_GE(starts[2] - starts[1], 400);
+  EXPECT_LE(starts[2] - starts[1], 400 + 500);
+}
+
+TEST_F(DelayTest, RetryThroughTheSameLevelsAgainAndAgainIsNotDropped) {
+  // Each retry waits at the same ladder levels; a re-published delivery
+  // (with its x-death history) would be dropped by cycle detection.
+  v1::RetryPolicy retry;
+  retry.add_intervals_ms(300);
+  retry.set_max_attempts(5);
+  const std::string id = Create("flaky", 0, R"({"n":4})", retry);
+  v1::Task task = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED) << task.ShortDebugString();
+  EXPECT_EQ(task.attempts(), 4);
+}
+
+TEST_F(DelayTest, RetryAfterReplacesTheNextInterval) {
+  v1::RetryPolicy retry;
+  retry.add_intervals_ms(60'000);
+  const std::string id = Create("retry_after", 0, "{}", retry);
+  v1::Task task = WaitState(id, v1::TASK_STATE_SUCCEEDED, absl::Seconds(10));
+  ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
+  auto starts = runs_.Of(id);
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_GE(starts[1] - starts[0], 300);
+  EXPECT_LE(starts[1] - starts[0], 300 + 500);
+}
+
+TEST_F(DelayTest, ExhaustedAttemptsGoDead) {
+  v1::RetryPolicy retry;
+  retry.add_intervals_ms(50);
+  retry.set_max_attempts(2);
+  const std::string id = Create("flaky", 0, R"({"n":99})", retry);
+  v1::Task task = WaitState(id, v1::TASK_STATE_DEAD);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_DEAD);
+  EXPECT_EQ(task.dead_reason(), "exhausted");
+  EXPECT_EQ(task.attempts(), 2);
+  EXPECT_EQ(runs_.Count(id), 2u);
+}
+
+TEST_F(DelayTest, FailIsDeadAtOnceAndReplayRunsItAgain) {
+  v1::RetryPolicy retry;
+  retry.add_intervals_ms(50);
+  const std::string id = Create("fail_once", 0, "{}", retry);
+  v1::Task task = WaitState(id, v1::TASK_STATE_DEAD);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_DEAD);
+  EXPECT_EQ(task.dead_reason(), "failed");
+  EXPECT_EQ(task.attempts(), 1);
+  v1::ListTasksRequest dead;
+  dead.set_topic("delay");
+  dead.set_state(v1::TASK_STATE_DEAD);
+  auto listed = stack_->client().ListTasks(dead);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_GE(listed->tasks_size(), 1);
+
+  v1::ReplayTasksRequest replay;
+  replay.set_task_id(id);
+  auto replayed = stack_->client().ReplayTasks(replay);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  task = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(task.attempts(), 1);
+  EXPECT_EQ(task.message(), "replayed");
+  // Replaying a task that is not dead is refused.
+  EXPECT_EQ(stack_->client().ReplayTasks(replay).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
+  const std::string canceled = Create("record", 2000);
+  const std::string control = Create("record", 2000);
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(canceled);
+  auto response = stack_->client().CancelTask(cancel);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->task().state(), v1::TASK_STATE_CANCELED);
+
+  ASSERT_TRUE(stack_->Stop("scheduler").ok());
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_EQ(WaitState(control, v1::TASK_STATE_SUCCEEDED).state(),
+            v1::TASK_STATE_SUCCEEDED);
+  // The canceled one was due at the same time; give it a moment anyway.
+  EXPECT_FALSE(WaitFor([&] { return runs_.Count(canceled) > 0; },
+                       absl::Milliseconds(500)));
+  EXPECT_EQ(stack_->client().GetTask(canceled)->state(),
+            v1::TASK_STATE_CANCELED);
+  // A finished task cannot be canceled.
+  cancel.set_task_id(control);
+  EXPECT_EQ(stack_->client().CancelTask(cancel).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  cancel.set_task_id("no-such-task");
+  EXPECT_EQ(stack_->client().CancelTask(cancel).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DelayTest, DelayedTasksSurviveAGracefulBrokerRestart) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(Create("record", 3000 + 50 * i));
+  RabbitMqNode& node = BrokerEnvironment::Node();
+  ASSERT_TRUE(node.Stop().ok());
+  const absl::Time down = absl::Now();
+  ASSERT_TRUE(node.Start().ok());
+  const absl::Duration outage = absl::Now() - down;
+  for (const auto& id : ids) {
+    ASSERT_TRUE(
+        WaitFor([&] { return runs_.Count(id) >= 1; }, absl::Seconds(60)))
+        << "lost task " << id;
+  }
+  std::cout << "graceful broker restart: outage "
+            << absl::FormatDuration(outage) << ", " << ids.size()
+            << " delayed tasks all ran\n";
+}
+
+TEST_F(DelayTest, DelayedTasksSurviveABrokerKillInQuorumMode) {
+  if (QueueType() != "quorum") {
+    GTEST_SKIP() << "classic queues dead-letter at-most-once; a hard kill may "
+                    "lose tasks";
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(Create("record", 2500 + 50 * i));
+  RabbitMqNode& node = BrokerEnvironment::Node();
+  node.Kill();
+  ASSERT_TRUE(node.Start().ok());
+  for (const auto& id : ids) {
+    ASSERT_TRUE(
+        WaitFor([&] { return runs_.Count(id) >= 1; }, absl::Seconds(60)))
+        << "lost task " << id;
+  }
+}
+
+}  // namespace
+}  // namespace ebats::testing
