@@ -11,7 +11,7 @@ Topology GatewayTopology(QueueType type) {
   Topology t;
   t.exchanges.push_back({names::kEventsExchange, "topic"});
   QueueSpec input = DurableQueue(names::kSchedulerQueue, type);
-  input.bindings.push_back({names::kEventsExchange, "#"});
+  input.bindings.push_back({names::kEventsExchange, "#", {}});
   t.queues.push_back(std::move(input));
   t.queues.push_back(DurableQueue(names::kPoisonQueue, type));
   return t;
@@ -27,16 +27,19 @@ Topology SchedulerTopology(QueueType type) {
 
 Topology DelayLadderTopology(QueueType type) {
   Topology t;
-  t.exchanges.push_back({names::kLadderEntryExchange, "topic"});
+  t.exchanges.push_back({names::kLadderEntryExchange, "headers"});
   t.exchanges.push_back({names::kLadderExitExchange, "fanout"});
   const int top = names::kLadderLevels - 1;
-  t.exchange_bindings.push_back(
-      {names::kLadderEntryExchange, names::LadderLevelExchange(top), "#"});
+  t.exchange_bindings.push_back({names::kLadderEntryExchange,
+                                 names::LadderLevelExchange(top),
+                                 "",
+                                 {{"x-match", std::string("all")}}});
   for (int level = top; level >= 0; --level) {
     const std::string exchange = names::LadderLevelExchange(level);
     const std::string next = level > 0 ? names::LadderLevelExchange(level - 1)
                                        : names::kLadderExitExchange;
-    t.exchanges.push_back({exchange, "topic"});
+    const std::string bit = names::LadderBitHeader(level);
+    t.exchanges.push_back({exchange, "headers"});
     QueueSpec queue = DurableQueue(names::LadderLevelQueue(level), type);
     queue.arguments.emplace_back("x-message-ttl",
                                  names::LadderLevelTtlMs(level));
@@ -47,13 +50,16 @@ Topology DelayLadderTopology(QueueType type) {
       queue.arguments.emplace_back("x-overflow", std::string("reject-publish"));
     }
     queue.bindings.push_back(
-        {exchange, names::LadderBindingPattern(level, true)});
+        {exchange, "", {{"x-match", std::string("all")}, {bit, int64_t{1}}}});
     t.queues.push_back(std::move(queue));
     t.exchange_bindings.push_back(
-        {exchange, next, names::LadderBindingPattern(level, false)});
+        {exchange,
+         next,
+         "",
+         {{"x-match", std::string("all")}, {bit, int64_t{0}}}});
   }
   QueueSpec due = DurableQueue(names::kDueQueue, type);
-  due.bindings.push_back({names::kLadderExitExchange, ""});
+  due.bindings.push_back({names::kLadderExitExchange, "", {}});
   t.queues.push_back(std::move(due));
   return t;
 }
@@ -62,7 +68,7 @@ Topology TopicTopology(QueueType type, const std::string& topic) {
   Topology t;
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   QueueSpec tasks = DurableQueue(names::TaskQueueName(topic), type);
-  tasks.bindings.push_back({names::kReadyTaskExchange, topic});
+  tasks.bindings.push_back({names::kReadyTaskExchange, topic, {}});
   t.queues.push_back(std::move(tasks));
   t.queues.push_back(DurableQueue(names::DeadQueueName(topic), type));
   return t;

@@ -135,17 +135,19 @@ class Session::Connection {
       }
       EBATS_RETURN_IF_ERROR(status);
       for (const auto& binding : queue.bindings) {
+        wire::Table arguments(binding.arguments);
         amqp_queue_bind(conn_, kAdminChannel, wire::Bytes(queue.name),
                         wire::Bytes(binding.exchange),
-                        wire::Bytes(binding.routing_key), amqp_empty_table);
+                        wire::Bytes(binding.routing_key), arguments.get());
         EBATS_RETURN_IF_ERROR(
             CheckAdmin(absl::StrCat("amqp.Bind ", queue.name)));
       }
     }
     for (const auto& binding : topology.exchange_bindings) {
+      wire::Table arguments(binding.arguments);
       amqp_exchange_bind(conn_, kAdminChannel, wire::Bytes(binding.destination),
                          wire::Bytes(binding.source),
-                         wire::Bytes(binding.routing_key), amqp_empty_table);
+                         wire::Bytes(binding.routing_key), arguments.get());
       EBATS_RETURN_IF_ERROR(CheckAdmin(absl::StrCat(
           "amqp.Bind ", binding.source, " -> ", binding.destination)));
     }
@@ -153,11 +155,15 @@ class Session::Connection {
   }
 
   absl::Status StartConsumers() {
-    if (s_.consumers_.empty()) return absl::OkStatus();
-    amqp_basic_qos(conn_, kPublishChannel, 0, s_.options_.prefetch, 0);
-    EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Qos"));
     for (size_t i = 0; i < s_.consumers_.size(); ++i) {
-      const std::string& queue = s_.consumers_[i].first;
+      const Consumer& consumer = s_.consumers_[i];
+      const std::string& queue = consumer.queue;
+      // Per consumer: basic.qos (not global) applies to consumers started
+      // after it on the channel.
+      amqp_basic_qos(
+          conn_, kPublishChannel, 0,
+          consumer.prefetch > 0 ? consumer.prefetch : s_.options_.prefetch, 0);
+      EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), "amqp.Qos"));
       auto* ok =
           amqp_basic_consume(conn_, kPublishChannel, wire::Bytes(queue),
                              amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
@@ -238,12 +244,14 @@ class Session::Connection {
   // (the commands not yet run are failed with it).
   absl::Status RunQueuedCommands(bool* stopping, size_t* executed) {
     std::deque<Command> batch;
+    // Re-arm the wake-up before taking the queue: a command posted after the
+    // swap then always writes the eventfd (the other order can lose it).
+    s_.wake_pending_.store(false, std::memory_order_release);
     {
       absl::MutexLock lock(&s_.mu_);
       *stopping = s_.stopping_;
       batch.swap(s_.commands_);
     }
-    s_.wake_pending_.store(false, std::memory_order_release);
     *executed = batch.size();
     for (auto& command : batch) {
       absl::Status status = Execute(command);
@@ -414,9 +422,9 @@ class Session::Connection {
       // A delivery for a consumer we canceled; it will be redelivered.
       return absl::OkStatus();
     }
-    auto& [queue, handler] = s_.consumers_[it->second];
-    delivery.queue = queue;
-    handler(std::move(delivery));
+    const Consumer& consumer = s_.consumers_[it->second];
+    delivery.queue = consumer.queue;
+    consumer.handler(std::move(delivery));
     return absl::OkStatus();
   }
 
@@ -506,8 +514,10 @@ Session::~Session() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Session::AddConsumer(std::string queue, DeliveryHandler handler) {
-  consumers_.emplace_back(std::move(queue), std::move(handler));
+void Session::AddConsumer(std::string queue, DeliveryHandler handler,
+                          uint16_t prefetch) {
+  consumers_.push_back(
+      Consumer{std::move(queue), std::move(handler), prefetch});
 }
 
 void Session::SetStateHandler(StateHandler handler) {

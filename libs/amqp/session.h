@@ -100,8 +100,11 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Before Start(): consume `queue` (declared by the topology) with `handler`.
-  void AddConsumer(std::string queue, DeliveryHandler handler);
+  // Before Start(): consume `queue` (declared by the topology) with
+  // `handler`, holding at most `prefetch` unacked deliveries (0: the
+  // session's default).
+  void AddConsumer(std::string queue, DeliveryHandler handler,
+                   uint16_t prefetch = 0);
   // Before Start().
   void SetStateHandler(StateHandler handler);
 
@@ -160,7 +163,12 @@ class Session {
   void Notify(bool up, const absl::Status& why);
 
   const SessionOptions options_;
-  std::vector<std::pair<std::string, DeliveryHandler>> consumers_;
+  struct Consumer {
+    std::string queue;
+    DeliveryHandler handler;
+    uint16_t prefetch;
+  };
+  std::vector<Consumer> consumers_;
   StateHandler state_handler_;
 
   absl::Mutex mu_;

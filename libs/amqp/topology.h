@@ -34,6 +34,8 @@ struct ExchangeSpec {
 struct BindingSpec {
   std::string exchange;
   std::string routing_key;
+  // Binding arguments (for headers exchanges: x-match and the headers).
+  FieldTable arguments;
 };
 
 struct QueueSpec {
@@ -48,6 +50,7 @@ struct ExchangeBindingSpec {
   std::string source;
   std::string destination;
   std::string routing_key;
+  FieldTable arguments;
 };
 
 // Declared in this order: exchanges, queues (with their bindings), then

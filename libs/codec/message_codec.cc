@@ -26,12 +26,18 @@ amqp::Message EncodeTask(const v1::TaskMessage& task) {
 amqp::Message EncodeDelayed(const v1::TaskMessage& task, int64_t now_ms) {
   amqp::Message m = EncodeTask(task);
   const int64_t ladder_ms = names::LadderDelayMs(task.due_time_ms() - now_ms);
-  if (ladder_ms > 0) {
-    m.exchange = names::kLadderEntryExchange;
-    m.routing_key = names::LadderRoutingKey(ladder_ms, task.topic());
-  } else {
+  const int top = names::LadderTopLevel(ladder_ms);
+  if (top < 0) {
     m.exchange = "";
     m.routing_key = names::kDueQueue;
+    return m;
+  }
+  // Enter at the highest set bit; the levels below read their own bit.
+  m.exchange = names::LadderLevelExchange(top);
+  m.routing_key = task.topic();
+  for (int level = top; level >= 0; --level) {
+    m.headers.emplace_back(names::LadderBitHeader(level),
+                           int64_t{names::LadderBit(ladder_ms, level) ? 1 : 0});
   }
   return m;
 }

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, data_dir, ebats::EnvOr("EBATS_DATA_DIR", "ebats-data"),
 ABSL_FLAG(std::string, db, "",
           "SQLite store file; default <data_dir>/scheduler.db");
 ABSL_FLAG(int, prefetch, 512, "unacked input and result messages held at once");
+ABSL_FLAG(
+    int, due_prefetch, 30000,
+    "due tasks held at once (<= 65535); cover (tasks due per second) x 5 s");
 
 int main(int argc, char** argv) {
   using namespace ebats;
@@ -93,9 +96,12 @@ int main(int argc, char** argv) {
   session.AddConsumer(domain::kResultsQueue, [&](amqp::Delivery d) {
     recorder.OnDelivery(std::move(d));
   });
-  session.AddConsumer(domain::kDueQueue, [&](amqp::Delivery d) {
-    due_stage.OnDelivery(std::move(d));
-  });
+  // The due stage holds tasks for up to ~5 s before their due time, so its
+  // prefetch must cover (tasks due per second) x 5 s.
+  session.AddConsumer(
+      domain::kDueQueue,
+      [&](amqp::Delivery d) { due_stage.OnDelivery(std::move(d)); },
+      static_cast<uint16_t>(absl::GetFlag(FLAGS_due_prefetch)));
   (*runtime)->TrackBroker(session);
   dispatcher.Start();
   recorder.Start();

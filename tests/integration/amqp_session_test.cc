@@ -31,7 +31,7 @@ Topology OneQueue(const std::string& name,
   Topology t;
   t.exchanges.push_back({"test.direct", "direct"});
   QueueSpec q = DurableQueue(name, type);
-  q.bindings.push_back({"test.direct", name});
+  q.bindings.push_back({"test.direct", name, {}});
   t.queues.push_back(q);
   return t;
 }

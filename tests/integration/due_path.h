@@ -21,9 +21,10 @@ class DuePath {
         metrics_(registry_),
         registrations_(*store_, session_, type),
         due_stage_(session_, *store_, registrations_, metrics_) {
-    session_.AddConsumer(domain::kDueQueue, [this](amqp::Delivery d) {
-      due_stage_.OnDelivery(std::move(d));
-    });
+    session_.AddConsumer(
+        domain::kDueQueue,
+        [this](amqp::Delivery d) { due_stage_.OnDelivery(std::move(d)); },
+        30000);
     due_stage_.Start();
     session_.Start();
   }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs a benchmark against a private local stack (release build, RabbitMQ on
+# 127.0.0.1:36672, services on 7411/7412) and writes its report to
+# bench/results/.
+#
+#   bench/run.sh lateness [--pending=1000000] [--tasks=10000] [--queue_type=classic]
+#
+# Extra flags go to ebats-bench. Everything it starts is stopped on exit.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+scenario="${1:?usage: bench/run.sh lateness [ebats-bench flags]}"
+shift
+queue_type=quorum
+for arg in "$@"; do
+  case "$arg" in --queue_type=*) queue_type="${arg#*=}" ;; esac
+done
+
+build="$EBATS_ROOT/build"
+ebats_install_deps
+ebats_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+port=36672
+work="$build/bench/$scenario-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$work" "$EBATS_ROOT/bench/results"
+export EBATS_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/"
+export EBATS_QUEUE_TYPE="$queue_type"
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$work/rabbitmq" "$port" || true
+}
+trap cleanup EXIT INT TERM
+
+"$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$work/rabbitmq" "$port"
+"$build/services/scheduler/ebats-scheduler" --listen=127.0.0.1:7412 \
+  --metrics_addr=127.0.0.1:0 --data_dir="$work/data" >"$work/scheduler.log" 2>&1 &
+pids+=($!)
+"$build/services/gateway/ebats-gateway" --listen=127.0.0.1:7411 \
+  --metrics_addr=127.0.0.1:0 >"$work/gateway.log" 2>&1 &
+pids+=($!)
+ctl=("$build/services/ebatsctl/ebatsctl" --gateway=127.0.0.1:7411 --scheduler=127.0.0.1:7412)
+for _ in $(seq 1 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
+
+result="$("$build/bench/ebats-bench" --scenario="$scenario" --gateway=127.0.0.1:7411 \
+  --scheduler=127.0.0.1:7412 --amqp_url="$EBATS_AMQP_URL" "$@" 2>"$work/bench.log")"
+echo "$result"
+stamp="$(date +%Y%m%d-%H%M%S)"
+machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+versions="rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server), gRPC $(dpkg-query -W -f='${Version}' libgrpc++1.51 2>/dev/null || echo 1.51), $(git -C "$EBATS_ROOT" rev-parse --short HEAD)"
+printf '{"machine":"%s","versions":"%s","settings":"%s","result":%s}\n' \
+  "$machine" "$versions" "queue_type=$queue_type $*" "$result" \
+  >"$EBATS_ROOT/bench/results/$stamp-$scenario.json"
+{
+  echo "# $scenario benchmark, $stamp"
+  echo
+  echo "- machine: $machine"
+  echo "- versions: $versions"
+  echo "- settings: queue_type=$queue_type $*"
+  echo "- command: bench/run.sh $scenario $*"
+  echo
+  echo '```json'
+  echo "$result"
+  echo '```'
+} >"$EBATS_ROOT/bench/results/$stamp-$scenario.md"
