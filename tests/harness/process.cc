@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +20,42 @@
 extern char** environ;
 
 namespace ebats::testing {
+namespace {
+
+// Process groups of running children, for the termination handler (which
+// may only touch lock-free atomics).
+constexpr int kMaxChildren = 256;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+void Track(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void Untrack(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+void OnTermination(int signal) {
+  for (auto& slot : g_children) {
+    pid_t pid = slot.load();
+    if (pid > 0) kill(-pid, SIGKILL);
+  }
+  ::signal(signal, SIG_DFL);
+  raise(signal);
+}
+
+}  // namespace
+
+void KillChildrenOnTermination() {
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) ::signal(signal, OnTermination);
+}
+
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(
     const std::vector<std::string>& argv,
@@ -47,8 +84,9 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
     execvp(args[0], args.data());
     _exit(127);
   }
-  close(log);
+    close(log);
   setpgid(pid, pid);  // Also from the parent, to win the race with Signal().
+  Track(pid);
   ChildProcess child;
   child.pid_ = pid;
   return child;
@@ -79,7 +117,8 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
+        if (r == pid_) {
+      Untrack(pid_);
       pid_ = -1;
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
@@ -92,9 +131,10 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
 
 void ChildProcess::Kill() {
   if (pid_ <= 0) return;
-  kill(-pid_, SIGKILL);
+    kill(-pid_, SIGKILL);
   int status;
   waitpid(pid_, &status, 0);
+  Untrack(pid_);
   pid_ = -1;
 }
 

@@ -42,6 +42,11 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// Makes SIGTERM, SIGINT and SIGHUP kill every child process group still
+// running before the test process dies, so an interrupted or timed-out test
+// leaves no broker or service behind. Call once from main.
+void KillChildrenOnTermination();
+
 // Runs a command to completion (bounded by `timeout`); returns its exit code.
 absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env,
