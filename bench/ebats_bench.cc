@@ -23,6 +23,7 @@
 #include "libs/amqp/ebats_topology.h"
 #include "libs/client/client.h"
 #include "libs/codec/message_codec.h"
+#include "libs/common/logging.h"
 #include "libs/domain/broker_names.h"
 #include "libs/domain/delay_ladder.h"
 #include "libs/domain/ids.h"
@@ -250,6 +251,8 @@ int Lateness() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // stdout carries the JSON result only.
+  ebats::InitLogging("ebats-bench", "warn");
   if (absl::GetFlag(FLAGS_scenario) == "lateness")
     return ebats::bench::Lateness();
   if (absl::GetFlag(FLAGS_scenario) == "ladder") return ebats::bench::Ladder();

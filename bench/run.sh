@@ -47,7 +47,7 @@ ctl=("$build/services/ebatsctl/ebatsctl" --gateway=127.0.0.1:7411 --scheduler=12
 for _ in $(seq 1 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
 
 result="$("$build/bench/ebats-bench" --scenario="$scenario" --gateway=127.0.0.1:7411 \
-  --scheduler=127.0.0.1:7412 --amqp_url="$EBATS_AMQP_URL" "$@" 2>"$work/bench.log")"
+  --scheduler=127.0.0.1:7412 --amqp_url="$EBATS_AMQP_URL" "$@" 2>"$work/bench.log" | tail -n 1)"
 echo "$result"
 stamp="$(date +%Y%m%d-%H%M%S)"
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"

@@ -57,6 +57,9 @@ echo
 echo "== publish order_paid and follow its task"
 "$ctl" publish order_paid --params '{"order_id": "FB138020392193312"}' --wait
 echo
+echo "== publish order_created: closeOrder is registered 10 s after it"
+"$ctl" publish order_created --params '{"order_id": "FB138020392193312"}' --wait
+echo
 echo "== workers"
 "$ctl" workers
 cat <<TXT

@@ -55,7 +55,7 @@ TEST(DelayLadderTest, LadderDoesTheCoarsePartAndLeavesALead) {
     const int64_t ladder = LadderDelayMs(d);
     EXPECT_EQ(ladder % 4096, 0) << d;
     // Early by at least the lead, and held at most lead + one unit.
-        if (ladder > 0) {
+    if (ladder > 0) {
       EXPECT_GE(d - ladder, kLadderLeadMs) << d;
     }
     EXPECT_LT(d - ladder, kLadderLeadMs + 4096) << d;

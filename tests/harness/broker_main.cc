@@ -3,7 +3,7 @@
 #include "tests/harness/broker_environment.h"
 
 int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
   ebats::testing::KillChildrenOnTermination();
   ::testing::AddGlobalTestEnvironment(new ebats::testing::BrokerEnvironment);
   return RUN_ALL_TESTS();

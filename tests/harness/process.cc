@@ -56,7 +56,6 @@ void KillChildrenOnTermination() {
   for (int signal : {SIGTERM, SIGINT, SIGHUP}) ::signal(signal, OnTermination);
 }
 
-
 absl::StatusOr<ChildProcess> ChildProcess::Start(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env,
@@ -84,7 +83,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
     execvp(args[0], args.data());
     _exit(127);
   }
-    close(log);
+  close(log);
   setpgid(pid, pid);  // Also from the parent, to win the race with Signal().
   Track(pid);
   ChildProcess child;
@@ -117,7 +116,7 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
-        if (r == pid_) {
+    if (r == pid_) {
       Untrack(pid_);
       pid_ = -1;
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -131,7 +130,7 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
 
 void ChildProcess::Kill() {
   if (pid_ <= 0) return;
-    kill(-pid_, SIGKILL);
+  kill(-pid_, SIGKILL);
   int status;
   waitpid(pid_, &status, 0);
   Untrack(pid_);
