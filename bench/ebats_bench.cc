@@ -44,6 +44,7 @@ ABSL_FLAG(absl::Duration, max_delay, absl::Seconds(10),
           "longest measured delay");
 ABSL_FLAG(int, clients, 8, "concurrent gRPC callers creating tasks");
 ABSL_FLAG(int, concurrency, 8, "worker handlers");
+ABSL_FLAG(int, prefetch, 0, "worker prefetch; 0 = the worker library's default");
 
 namespace ebats::bench {
 namespace {
@@ -194,6 +195,7 @@ int Lateness() {
   options.queue_type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
   options.topics = {"bench_delay"};
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.prefetch = absl::GetFlag(FLAGS_prefetch);
   options.report_start = false;
   worker::Worker worker(options);
   worker.Handle("noop", [&](const worker::TaskContext& task) {
