@@ -44,7 +44,8 @@ ABSL_FLAG(absl::Duration, max_delay, absl::Seconds(10),
           "longest measured delay");
 ABSL_FLAG(int, clients, 8, "concurrent gRPC callers creating tasks");
 ABSL_FLAG(int, concurrency, 8, "worker handlers");
-ABSL_FLAG(int, prefetch, 0, "worker prefetch; 0 = the worker library's default");
+ABSL_FLAG(int, prefetch, 0,
+          "worker prefetch; 0 = the worker library's default");
 
 namespace ebats::bench {
 namespace {

@@ -177,8 +177,6 @@ class Session::Connection {
   // Runs commands and reads frames until the connection fails (its error is
   // returned) or the session stops (StoppingStatus()).
   absl::Status Serve() {
-    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0},
-                     {s_.wake_fd_, POLLIN, 0}};
     for (;;) {
       bool stopping;
       size_t executed;
@@ -191,13 +189,7 @@ class Session::Connection {
         EBATS_RETURN_IF_ERROR(ReadFrame());
         ++frames;
       }
-      if (frames == 0 && executed == 0) {
-        fds[0].revents = fds[1].revents = 0;
-        if (poll(fds, 2, kIdlePollMs) > 0 && (fds[1].revents & POLLIN)) {
-          uint64_t count;
-          [[maybe_unused]] ssize_t n = read(s_.wake_fd_, &count, sizeof(count));
-        }
-      }
+      if (frames == 0 && executed == 0) WaitForWork(kIdlePollMs);
       // Also sends a heartbeat when one is due and notices a dead peer.
       EBATS_RETURN_IF_ERROR(ReadFrame());
     }
@@ -238,6 +230,17 @@ class Session::Connection {
       if (!reopened.ok()) return reopened;
     }
     return error.status;
+  }
+
+  // Sleeps until the socket has data, a command is posted (the eventfd) or
+  // `timeout_ms` passes.
+  void WaitForWork(int timeout_ms) {
+    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0},
+                     {s_.wake_fd_, POLLIN, 0}};
+    if (poll(fds, 2, timeout_ms) > 0 && (fds[1].revents & POLLIN)) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = read(s_.wake_fd_, &count, sizeof(count));
+    }
   }
 
   // Runs every queued command; an error means the connection is unusable
@@ -471,20 +474,13 @@ class Session::Connection {
   // so a clean shutdown neither loses a confirm nor drops an ack.
   absl::Status Drain() {
     absl::Time deadline = absl::Now() + kShutdownConfirmWait;
-    pollfd fds[2] = {{amqp_get_sockfd(conn_), POLLIN, 0},
-                     {s_.wake_fd_, POLLIN, 0}};
     for (;;) {
       bool stopping;
       size_t executed;
       EBATS_RETURN_IF_ERROR(RunQueuedCommands(&stopping, &executed));
       if ((pending_.empty() && executed == 0) || absl::Now() >= deadline) break;
-      if (!amqp_frames_enqueued(conn_) && !amqp_data_in_buffer(conn_)) {
-        fds[0].revents = fds[1].revents = 0;
-        if (poll(fds, 2, 20) > 0 && (fds[1].revents & POLLIN)) {
-          uint64_t count;
-          [[maybe_unused]] ssize_t n = read(s_.wake_fd_, &count, sizeof(count));
-        }
-      }
+      if (!amqp_frames_enqueued(conn_) && !amqp_data_in_buffer(conn_))
+        WaitForWork(20);
       EBATS_RETURN_IF_ERROR(ReadFrame());
     }
     return StoppingStatus();
@@ -591,18 +587,31 @@ absl::Status Session::PublishAndWait(Message message, absl::Duration timeout) {
   return outcome->status;
 }
 
-void Session::Ack(const Delivery& delivery) {
+void Session::Ack(const DeliveryTag& delivery) {
   Command command;
   command.kind = Command::Kind::kAck;
-  command.delivery_tag = delivery.delivery_tag;
+  command.delivery_tag = delivery.tag;
   command.generation = delivery.connection_generation;
   Post(std::move(command));
 }
 
-void Session::Reject(const Delivery& delivery, bool requeue) {
+void Session::Forward(Message message, const DeliveryTag& delivery,
+                      Completion done) {
+  Publish(std::move(message),
+          [this, delivery, done = std::move(done)](absl::Status status) {
+            if (status.ok()) {
+              Ack(delivery);
+            } else {
+              Reject(delivery, /*requeue=*/true);
+            }
+            if (done) done(status);
+          });
+}
+
+void Session::Reject(const DeliveryTag& delivery, bool requeue) {
   Command command;
   command.kind = Command::Kind::kReject;
-  command.delivery_tag = delivery.delivery_tag;
+  command.delivery_tag = delivery.tag;
   command.generation = delivery.connection_generation;
   command.requeue = requeue;
   Post(std::move(command));

@@ -45,6 +45,15 @@ struct Message {
   FieldTable headers;
 };
 
+// Identifies a delivery for Ack/Reject: its tag on the connection that
+// delivered it. Small and copyable, unlike the Delivery with its body.
+struct DeliveryTag {
+  uint64_t tag = 0;
+  // An ack for an older connection is dropped: the broker has already
+  // requeued that delivery.
+  uint64_t connection_generation = 0;
+};
+
 // A message received by a consumer. Ack or Reject it exactly once.
 struct Delivery {
   std::string queue;
@@ -59,6 +68,8 @@ struct Delivery {
   // Which connection delivered it; an ack for an older one is dropped (the
   // broker has already requeued the message).
   uint64_t connection_generation = 0;
+
+  DeliveryTag tag() const { return {delivery_tag, connection_generation}; }
 
   // The string or integer header `key`, or the fallback.
   std::string StringHeader(absl::string_view key) const;
@@ -128,8 +139,17 @@ class Session {
   absl::Status PublishAndWait(Message message,
                               absl::Duration timeout = absl::Seconds(10));
   // Acknowledges or rejects a delivery. Thread-safe.
-  void Ack(const Delivery& delivery);
-  void Reject(const Delivery& delivery, bool requeue);
+  void Ack(const DeliveryTag& delivery);
+  void Reject(const DeliveryTag& delivery, bool requeue);
+  void Ack(const Delivery& delivery) { Ack(delivery.tag()); }
+  void Reject(const Delivery& delivery, bool requeue) {
+    Reject(delivery.tag(), requeue);
+  }
+  // Publishes `message` in place of a delivery: acks the delivery once the
+  // message is confirmed, rejects it (requeue) otherwise, then calls
+  // `done` (may be null) with the publish's outcome. Thread-safe.
+  void Forward(Message message, const DeliveryTag& delivery,
+               Completion done = nullptr);
   // Declares more topology now and at every later connect; `done` runs with
   // the outcome (UNAVAILABLE when not connected: it is still declared at the
   // next connect). FAILED_PRECONDITION when an existing queue has other

@@ -181,7 +181,7 @@ Result Worker::RunHandler(const TaskContext& context) {
 // the watchdog: whichever finishes it first (handler returned, or timeout)
 // reports the outcome; the other one's result is dropped.
 struct Worker::Run {
-  amqp::Delivery handle;  // tag and generation only
+  amqp::DeliveryTag handle;
   v1::TaskMessage task;
   TaskContext context;
   int64_t start_ms = 0;
@@ -196,15 +196,14 @@ void Worker::Process(amqp::Delivery delivery) {
     spdlog::error("worker {}: undecodable message on {} sent to {}: {}", id_,
                   delivery.queue, domain::kPoisonQueue,
                   decoded.status().ToString());
-    Complete(delivery,
+    Complete(delivery.tag(),
              {codec::EncodePoison(delivery,
                                   std::string(decoded.status().message()))},
              TaskReport());
     return;
   }
   auto run = std::make_shared<Run>();
-  run->handle.delivery_tag = delivery.delivery_tag;
-  run->handle.connection_generation = delivery.connection_generation;
+  run->handle = delivery.tag();
   run->task = *std::move(decoded);
   const v1::TaskMessage& task = run->task;
   run->context = TaskContext{
@@ -344,14 +343,11 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
   Complete(run.handle, std::move(messages), std::move(report));
 }
 
-void Worker::Complete(const amqp::Delivery& delivery,
+void Worker::Complete(const amqp::DeliveryTag& handle,
                       std::vector<amqp::Message> messages, TaskReport report) {
   auto state = std::make_shared<Completion>(static_cast<int>(messages.size()));
   auto shared_report = std::make_shared<TaskReport>(std::move(report));
   // Only what settling needs; the body can be large.
-  amqp::Delivery handle;
-  handle.delivery_tag = delivery.delivery_tag;
-  handle.connection_generation = delivery.connection_generation;
   for (auto& message : messages) {
     session_->Publish(std::move(message), [this, state, handle,
                                            shared_report](absl::Status status) {

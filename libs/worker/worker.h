@@ -114,7 +114,7 @@ class Worker {
   // Finishes runs that exceed their timeout.
   void WatchdogLoop();
   // Publishes `messages`; acks the delivery once all are confirmed.
-  void Complete(const amqp::Delivery& delivery,
+  void Complete(const amqp::DeliveryTag& handle,
                 std::vector<amqp::Message> messages, TaskReport report);
 
   WorkerOptions options_;

@@ -127,9 +127,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       continue;
     }
     auto join = std::make_shared<Join>(static_cast<int>(to_send.size()));
-    amqp::Delivery handle;
-    handle.delivery_tag = item.delivery.delivery_tag;
-    handle.connection_generation = item.delivery.connection_generation;
+    const amqp::DeliveryTag handle = item.delivery.tag();
     for (const v1::Task* task : to_send) {
       session_.Publish(
           task->due_time_ms() > now_ms

@@ -60,17 +60,8 @@ void DueStage::OnDelivery(amqp::Delivery delivery) {
 }
 
 void DueStage::Recycle(Held held) {
-  amqp::Delivery handle;
-  handle.delivery_tag = held.delivery.delivery_tag;
-  handle.connection_generation = held.delivery.connection_generation;
-  session_.Publish(codec::EncodeDelayed(held.task, clock_.NowMs()),
-                   [this, handle](absl::Status status) {
-                     if (status.ok()) {
-                       session_.Ack(handle);
-                     } else {
-                       session_.Reject(handle, /*requeue=*/true);
-                     }
-                   });
+  session_.Forward(codec::EncodeDelayed(held.task, clock_.NowMs()),
+                   held.delivery.tag());
 }
 
 void DueStage::Run() {
@@ -134,17 +125,9 @@ void DueStage::Release(std::vector<Held> batch) {
     }
     metrics_.release_lateness.Observe(static_cast<double>(now_ms - h.due_ms) /
                                       1000.0);
-    amqp::Delivery handle;
-    handle.delivery_tag = h.delivery.delivery_tag;
-    handle.connection_generation = h.delivery.connection_generation;
-    session_.Publish(codec::EncodeTask(h.task),
-                     [this, handle](absl::Status published) {
-                       if (published.ok()) {
-                         metrics_.released.Increment();
-                         session_.Ack(handle);
-                       } else {
-                         session_.Reject(handle, /*requeue=*/true);
-                       }
+    session_.Forward(codec::EncodeTask(h.task), h.delivery.tag(),
+                     [this](absl::Status published) {
+                       if (published.ok()) metrics_.released.Increment();
                      });
   }
 }
