@@ -33,6 +33,11 @@ absl::StatusOr<v1::PublishEventResponse> Client::PublishEvent(
   return Call(*gateway_, &v1::EventGateway::Stub::PublishEvent, request);
 }
 
+absl::StatusOr<v1::PublishEventsResponse> Client::PublishEvents(
+    const v1::PublishEventsRequest& request) {
+  return Call(*gateway_, &v1::EventGateway::Stub::PublishEvents, request);
+}
+
 absl::StatusOr<v1::CreateTaskResponse> Client::CreateTask(
     const v1::CreateTaskRequest& request) {
   return Call(*gateway_, &v1::EventGateway::Stub::CreateTask, request);

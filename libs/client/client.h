@@ -31,6 +31,8 @@ class Client {
   // Gateway.
   absl::StatusOr<v1::PublishEventResponse> PublishEvent(
       const v1::PublishEventRequest& request);
+  absl::StatusOr<v1::PublishEventsResponse> PublishEvents(
+      const v1::PublishEventsRequest& request);
   absl::StatusOr<v1::CreateTaskResponse> CreateTask(
       const v1::CreateTaskRequest& request);
 

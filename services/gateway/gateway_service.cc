@@ -1,6 +1,11 @@
 #include "services/gateway/gateway_service.h"
 
+#include <atomic>
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "ebats/v1/messages.pb.h"
 #include "libs/codec/message_codec.h"
 #include "libs/common/status_macros.h"
@@ -148,6 +153,83 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvent(
   auto* reactor = context->DefaultReactor();
   PublishAndFinish(std::move(message), reactor, "PublishEvent",
                    request->event());
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GatewayService::PublishEvents(
+    grpc::CallbackServerContext* context,
+    const v1::PublishEventsRequest* request,
+    v1::PublishEventsResponse* response) {
+  constexpr int kMaxBatch = 1000;
+  if (request->events_size() > kMaxBatch) {
+    return Reject(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "at most ", kMaxBatch, " events per call; got ",
+                      request->events_size())),
+                  "PublishEvents");
+  }
+  const int64_t now_ms = clock_.NowMs();
+  std::vector<amqp::Message> messages;
+  messages.reserve(request->events_size());
+  for (int i = 0; i < request->events_size(); ++i) {
+    auto event =
+        BuildEvent(request->events(i), options_.max_params_bytes, now_ms);
+    if (!event.ok()) {
+      return Reject(context,
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "events[", i, "]: ", event.status().message())),
+                    "PublishEvents");
+    }
+    v1::PublishEventResponse* result = response->add_results();
+    result->set_event_id(event->event_id());
+    result->set_publish_time_ms(event->publish_time_ms());
+    messages.push_back(codec::EncodeEvent(*event));
+  }
+  auto* reactor = context->DefaultReactor();
+  if (messages.empty()) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  struct Batch {
+    explicit Batch(int n) : remaining(n) {}
+    std::atomic<int> remaining;
+    absl::Mutex mu;
+    absl::Status first_error ABSL_GUARDED_BY(mu);
+  };
+  auto batch = std::make_shared<Batch>(static_cast<int>(messages.size()));
+  const int64_t start_us = clock_.NowUs();
+  for (int i = 0; i < static_cast<int>(messages.size()); ++i) {
+    session_.Publish(
+        std::move(messages[i]),
+        [this, batch, reactor, start_us,
+         event = request->events(i).event()](absl::Status status) {
+          if (status.ok()) {
+            published_.Add({{"event", event}}).Increment();
+          } else {
+            absl::MutexLock lock(&batch->mu);
+            if (batch->first_error.ok()) batch->first_error = status;
+          }
+          if (batch->remaining.fetch_sub(1) > 1) return;
+          absl::Status error;
+          {
+            absl::MutexLock lock(&batch->mu);
+            error = batch->first_error;
+          }
+          if (error.ok()) {
+            publish_seconds_.Observe(
+                static_cast<double>(clock_.NowUs() - start_us) / 1e6);
+            reactor->Finish(grpc::Status::OK);
+          } else {
+            rejected_
+                .Add({{"method", "PublishEvents"}, {"code", "UNAVAILABLE"}})
+                .Increment();
+            reactor->Finish(rpc::ToGrpcStatus(absl::UnavailableError(
+                absl::StrCat("gateway.PublishEvents: not every event was "
+                             "accepted by the broker: ",
+                             error.message()))));
+          }
+        });
+  }
   return reactor;
 }
 

@@ -36,6 +36,10 @@ class GatewayService final : public v1::EventGateway::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::PublishEventRequest* request,
       v1::PublishEventResponse* response) override;
+  grpc::ServerUnaryReactor* PublishEvents(
+      grpc::CallbackServerContext* context,
+      const v1::PublishEventsRequest* request,
+      v1::PublishEventsResponse* response) override;
   grpc::ServerUnaryReactor* CreateTask(
       grpc::CallbackServerContext* context,
       const v1::CreateTaskRequest* request,

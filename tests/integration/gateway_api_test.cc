@@ -168,6 +168,41 @@ TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
             1500);
 }
 
+TEST_F(GatewayApiTest, BatchIsAllOrNothingOnValidation) {
+  QueueProbe probe({domain::kSchedulerQueue},
+                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  ASSERT_TRUE(probe.WaitUp());
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::PublishEventsRequest batch;
+  for (int i = 0; i < 50; ++i) {
+    auto* e = batch.add_events();
+    e->set_event("order_paid");
+    e->set_params(absl::StrCat(R"({"i": )", i, "}"));
+  }
+  v1::PublishEventsResponse response;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = stub_->PublishEvents(&context, batch, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_EQ(response.results_size(), 50);
+  const std::string last = response.results(49).event_id();
+  auto got = probe.WaitMatching(
+      [&](const amqp::Delivery& d) { return d.message_id == last; }, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(codec::DecodeSchedulerInput(got[0])->event().params(),
+            R"({"i": 49})");
+
+  batch.mutable_events(7)->set_params("[]");
+  v1::PublishEventsResponse refused;
+  grpc::ClientContext context;
+  grpc::Status status = stub_->PublishEvents(&context, batch, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("events[7]"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(refused.results_size(), 0);
+}
+
 TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
   TearDown();
   amqp::SessionOptions down =
