@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/amqp/ebats_topology.h"
+#include "libs/amqp/topology.h"
 #include "libs/client/client.h"
 #include "libs/codec/message_codec.h"
 #include "libs/common/logging.h"
@@ -46,6 +47,16 @@ ABSL_FLAG(int, clients, 8, "concurrent gRPC callers creating tasks");
 ABSL_FLAG(int, concurrency, 8, "worker handlers");
 ABSL_FLAG(int, prefetch, 0,
           "worker prefetch; 0 = the worker library's default");
+ABSL_FLAG(int, events, 200000, "events for throughput and fanout");
+ABSL_FLAG(int, batch, 0,
+          "events per PublishEvents call; 0 = unary PublishEvent");
+ABSL_FLAG(int, fanout, 1, "registrations per event");
+ABSL_FLAG(int, rate, 200, "events per second for the latency scenario");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
+          "length of the latency scenario");
+ABSL_FLAG(
+    int, repeat, 3,
+    "runs of throughput/broker/latency; figures are medians with min-max");
 
 namespace ebats::bench {
 namespace {
@@ -163,6 +174,289 @@ int Ladder() {
   return 0;
 }
 
+// Median, min and max of repeated runs, as JSON.
+std::string Stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return absl::StrCat("{\"median\":", v[v.size() / 2], ",\"min\":", v.front(),
+                      ",\"max\":", v.back(), "}");
+}
+
+client::Client NewClient() {
+  client::ClientOptions options;
+  options.gateway_address = absl::GetFlag(FLAGS_gateway);
+  options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.timeout = absl::Seconds(60);
+  return client::Client(options);
+}
+
+worker::WorkerOptions BenchWorkerOptions(const std::string& topic) {
+  worker::WorkerOptions options;
+  options.brokers = *amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url));
+  options.queue_type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
+  options.topics = {topic};
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.prefetch = absl::GetFlag(FLAGS_prefetch);
+  return options;
+}
+
+// broker: the ceiling. Persistent, confirmed publishes and manual-ack
+// consumption on one queue, through the same AMQP layer; messages/s from the
+// first publish to the last ack.
+int Broker() {
+  const int n = absl::GetFlag(FLAGS_events);
+  const auto type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
+  std::vector<double> rates;
+  for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
+    const std::string queue =
+        absl::StrCat("bench.broker.", domain::NewRandomId().substr(0, 8));
+    amqp::Topology topology;
+    topology.queues.push_back(amqp::DurableQueue(queue, type));
+    amqp::SessionOptions options;
+    options.brokers = *amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url));
+    options.topology = topology;
+    options.prefetch = 1000;
+    std::atomic<int> consumed{0};
+    amqp::Session consumer(options);
+    consumer.AddConsumer(queue, [&](amqp::Delivery d) {
+      consumer.Ack(d);
+      consumed.fetch_add(1);
+    });
+    consumer.Start();
+    amqp::Session producer(options);
+    producer.Start();
+    while (!consumer.IsUp() || !producer.IsUp())
+      absl::SleepFor(absl::Milliseconds(10));
+    std::atomic<int> in_flight{0};
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < n; ++i) {
+      // Keep a bounded window of unconfirmed publishes, like a real producer.
+      while (in_flight.load() > 2000) absl::SleepFor(absl::Microseconds(50));
+      in_flight.fetch_add(1);
+      amqp::Message m;
+      m.routing_key = queue;
+      m.body = std::string(200, 'x');
+      producer.Publish(std::move(m),
+                       [&](absl::Status) { in_flight.fetch_sub(1); });
+    }
+    while (consumed.load() < n) absl::SleepFor(absl::Milliseconds(1));
+    rates.push_back(n / absl::ToDoubleSeconds(absl::Now() - start));
+    std::cerr << "broker run " << run << ": " << rates.back() << " msg/s\n";
+  }
+  std::cout << "{\"scenario\":\"broker\",\"messages\":" << n
+            << ",\"messages_per_second\":" << Stats(rates) << "}" << std::endl;
+  return 0;
+}
+
+// throughput / fanout: --events events through the gateway (unary from
+// --clients callers, or batches of --batch), each matching --fanout
+// registrations with a no-op handler. Reports events/s published, tasks/s
+// completed (last handler run) and tasks/s recorded (last task SUCCEEDED in
+// the store).
+int Throughput() {
+  const int n = absl::GetFlag(FLAGS_events);
+  const int fanout = absl::GetFlag(FLAGS_fanout);
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const int clients = absl::GetFlag(FLAGS_clients);
+  const std::string topic = "bench_tp";
+  const std::string event = absl::StrCat("bench_tp_", fanout);
+  client::Client admin = NewClient();
+  for (int i = 0; i < fanout; ++i) {
+    v1::RegisterTaskRequest r;
+    r.mutable_registration()->set_event(event);
+    r.mutable_registration()->set_topic(topic);
+    r.mutable_registration()->set_task(absl::StrCat("noop", i));
+    if (auto s = admin.RegisterTask(r); !s.ok()) {
+      std::cerr << s.status() << "\n";
+      return 1;
+    }
+  }
+  std::atomic<int64_t> ran{0};
+  worker::Worker worker(BenchWorkerOptions(topic));
+  for (int i = 0; i < fanout; ++i) {
+    worker.Handle(absl::StrCat("noop", i), [&](const worker::TaskContext&) {
+      ran.fetch_add(1);
+      return worker::Result::Success();
+    });
+  }
+  if (!worker.Start().ok()) return 1;
+  while (!worker.IsUp()) absl::SleepFor(absl::Milliseconds(10));
+
+  std::vector<double> published_rate, completed_rate, recorded_rate;
+  for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
+    ran = 0;
+    std::atomic<int> next{0};
+    std::atomic<int> failed{0};
+    absl::Mutex mu;
+    std::string last_event_id;
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&] {
+        client::Client client = NewClient();
+        const int step = batch > 0 ? batch : 1;
+        for (;;) {
+          const int first = next.fetch_add(step);
+          if (first >= n) break;
+          const int count = std::min(step, n - first);
+          if (batch > 0) {
+            v1::PublishEventsRequest request;
+            for (int i = 0; i < count; ++i) {
+              auto* e = request.add_events();
+              e->set_event(event);
+              e->set_params(absl::StrCat(R"({"i": )", first + i, "}"));
+            }
+            auto response = client.PublishEvents(request);
+            if (!response.ok()) {
+              failed.fetch_add(count);
+            } else if (first + count == n) {
+              absl::MutexLock lock(&mu);
+              last_event_id = response->results(count - 1).event_id();
+            }
+          } else {
+            v1::PublishEventRequest request;
+            request.set_event(event);
+            request.set_params(absl::StrCat(R"({"i": )", first, "}"));
+            auto response = client.PublishEvent(request);
+            if (!response.ok()) {
+              failed.fetch_add(1);
+            } else if (first + 1 == n) {
+              absl::MutexLock lock(&mu);
+              last_event_id = response->event_id();
+            }
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const absl::Duration publish_time = absl::Now() - start;
+    const int64_t expected = int64_t{n - failed.load()} * fanout;
+    const absl::Time deadline = absl::Now() + absl::Minutes(10);
+    while (ran.load() < expected && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(2));
+    const absl::Duration complete_time = absl::Now() - start;
+    // Recorded: the last event's tasks are SUCCEEDED in the store (results
+    // are recorded in order per worker, so this bounds the rest closely).
+    std::string last;
+    {
+      absl::MutexLock lock(&mu);
+      last = last_event_id;
+    }
+    for (int i = 0; i < fanout && !last.empty(); ++i) {
+      const std::string id =
+          domain::TaskIdFor(last, topic, absl::StrCat("noop", i));
+      while (absl::Now() < deadline) {
+        auto t = admin.GetTask(id);
+        if (t.ok() && t->state() == v1::TASK_STATE_SUCCEEDED) break;
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
+    const absl::Duration record_time = absl::Now() - start;
+    published_rate.push_back((n - failed.load()) /
+                             absl::ToDoubleSeconds(publish_time));
+    completed_rate.push_back(static_cast<double>(ran.load()) /
+                             absl::ToDoubleSeconds(complete_time));
+    recorded_rate.push_back(static_cast<double>(expected) /
+                            absl::ToDoubleSeconds(record_time));
+    std::cerr << "run " << run << ": published " << published_rate.back()
+              << " events/s, "
+              << "completed " << completed_rate.back() << " tasks/s, recorded "
+              << recorded_rate.back() << " tasks/s, failed " << failed.load()
+              << "\n";
+  }
+  worker.Shutdown(absl::Seconds(5));
+  std::cout << "{\"scenario\":\"" << (fanout > 1 ? "fanout" : "throughput")
+            << "\",\"events\":" << n << ",\"fanout\":" << fanout
+            << ",\"batch\":" << batch << ",\"clients\":" << clients
+            << ",\"events_published_per_second\":" << Stats(published_rate)
+            << ",\"tasks_completed_per_second\":" << Stats(completed_rate)
+            << ",\"tasks_recorded_per_second\":" << Stats(recorded_rate) << "}"
+            << std::endl;
+  return 0;
+}
+
+// latency: events at a fixed --rate for --duration; for each, the time from
+// the PublishEvent call to the start of its handler.
+int Latency() {
+  const int rate = absl::GetFlag(FLAGS_rate);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const std::string topic = "bench_lat";
+  const std::string event = "bench_lat";
+  client::Client admin = NewClient();
+  v1::RegisterTaskRequest r;
+  r.mutable_registration()->set_event(event);
+  r.mutable_registration()->set_topic(topic);
+  r.mutable_registration()->set_task("noop");
+  if (auto s = admin.RegisterTask(r); !s.ok()) return 1;
+  absl::Mutex mu;
+  std::vector<double> latency_ms;
+  worker::Worker worker(BenchWorkerOptions(topic));
+  worker.Handle("noop", [&](const worker::TaskContext& t) {
+    const int64_t now_us = absl::GetCurrentTimeNanos() / 1000;
+    int64_t sent_us = 0;
+    const auto pos = t.params.find(':');
+    if (pos != std::string::npos)
+      sent_us = std::atoll(t.params.c_str() + pos + 1);
+    absl::MutexLock lock(&mu);
+    latency_ms.push_back(static_cast<double>(now_us - sent_us) / 1000.0);
+    return worker::Result::Success();
+  });
+  if (!worker.Start().ok()) return 1;
+  while (!worker.IsUp()) absl::SleepFor(absl::Milliseconds(10));
+
+  std::vector<double> p50, p99, pmax;
+  for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
+    {
+      absl::MutexLock lock(&mu);
+      latency_ms.clear();
+    }
+    const int total = static_cast<int>(rate * absl::ToDoubleSeconds(duration));
+    const int callers =
+        std::max(1, std::min(absl::GetFlag(FLAGS_clients), rate / 50 + 1));
+    std::vector<std::thread> threads;
+    const absl::Time start = absl::Now();
+    for (int c = 0; c < callers; ++c) {
+      threads.emplace_back([&, c] {
+        client::Client client = NewClient();
+        // Caller c sends events c, c + callers, ... at their scheduled times.
+        for (int i = c; i < total; i += callers) {
+          const absl::Time at = start + absl::Seconds(1) * i / rate;
+          const absl::Duration wait = at - absl::Now();
+          if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+          v1::PublishEventRequest request;
+          request.set_event(event);
+          request.set_params(absl::StrCat(
+              R"({"sent_us":)", absl::GetCurrentTimeNanos() / 1000, "}"));
+          (void)client.PublishEvent(request);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu);
+        if (static_cast<int>(latency_ms.size()) >= total ||
+            absl::Now() > deadline)
+          break;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    absl::MutexLock lock(&mu);
+    p50.push_back(Percentile(latency_ms, 0.50));
+    p99.push_back(Percentile(latency_ms, 0.99));
+    pmax.push_back(Percentile(latency_ms, 1.0));
+    std::cerr << "run " << run << ": p50 " << p50.back() << " ms, p99 "
+              << p99.back() << " ms, max " << pmax.back() << " ms ("
+              << latency_ms.size() << "/" << total << ")\n";
+  }
+  worker.Shutdown(absl::Seconds(5));
+  std::cout << "{\"scenario\":\"latency\",\"rate\":" << rate
+            << ",\"duration_seconds\":" << absl::ToDoubleSeconds(duration)
+            << ",\"p50_ms\":" << Stats(p50) << ",\"p99_ms\":" << Stats(p99)
+            << ",\"max_ms\":" << Stats(pmax) << "}" << std::endl;
+  return 0;
+}
+
 int Lateness() {
   const int tasks = absl::GetFlag(FLAGS_tasks);
   const int pending = absl::GetFlag(FLAGS_pending);
@@ -259,6 +553,11 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_scenario) == "lateness")
     return ebats::bench::Lateness();
   if (absl::GetFlag(FLAGS_scenario) == "ladder") return ebats::bench::Ladder();
+  if (absl::GetFlag(FLAGS_scenario) == "broker") return ebats::bench::Broker();
+  if (absl::GetFlag(FLAGS_scenario) == "throughput")
+    return ebats::bench::Throughput();
+  if (absl::GetFlag(FLAGS_scenario) == "latency")
+    return ebats::bench::Latency();
   std::cerr << "unknown --scenario " << absl::GetFlag(FLAGS_scenario) << "\n";
   return 2;
 }

@@ -191,6 +191,45 @@ TEST(AmqpSessionTest, UnackedDeliveryComesBackAfterTheConsumerGoes) {
   consumer.Ack(inbox.deliveries[0]);
 }
 
+TEST(AmqpSessionTest, OutOfOrderAcksSettleEveryDelivery) {
+  // Acks are coalesced into multiple-acks; acking in reverse order, with a
+  // reject in the middle, must still settle exactly what was asked.
+  Session producer(Options(OneQueue("t.acks", QueueType::kQuorum)));
+  producer.Start();
+  ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(producer.PublishAndWait(To("t.acks", std::to_string(i))).ok());
+  }
+  {
+    Inbox inbox;
+    Session consumer(Options(OneQueue("t.acks", QueueType::kQuorum)));
+    consumer.AddConsumer("t.acks", inbox.Handler());
+    consumer.Start();
+    ASSERT_TRUE(WaitFor([&] { return inbox.size() == 50; }));
+    absl::MutexLock lock(&inbox.mu);
+    for (int i = 49; i >= 0; --i) {
+      if (i == 20) {
+        consumer.Reject(inbox.deliveries[i],
+                        /*requeue=*/false);  // dropped for good
+      } else if (i != 30) {
+        consumer.Ack(inbox.deliveries[i]);
+      }
+    }
+    // Delivery 30 stays unacked and must come back. Shutdown sends the
+    // queued acks before it closes.
+  }
+  Inbox inbox;
+  Session consumer(Options(OneQueue("t.acks", QueueType::kQuorum)));
+  consumer.AddConsumer("t.acks", inbox.Handler());
+  consumer.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() >= 1; }));
+  EXPECT_FALSE(
+      WaitFor([&] { return inbox.size() > 1; }, absl::Milliseconds(300)));
+  absl::MutexLock lock(&inbox.mu);
+  EXPECT_EQ(inbox.deliveries[0].body, "30");
+  consumer.Ack(inbox.deliveries[0]);
+}
+
 TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
   SessionOptions options = Options(OneQueue("t.prefetch", QueueType::kClassic));
   options.prefetch = 3;
