@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole benchmark set of issue 5, each figure the median of 3 runs
+# (reports in bench/results/). Takes about half an hour on 2 cores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+run() { echo "== $*"; bench/run.sh "$@" | tail -n 1; }
+run broker --events=200000
+run throughput --events=200000 --clients=32
+run throughput --events=200000 --clients=4 --batch=100
+run throughput --events=20000 --clients=4 --batch=100 --fanout=10
+run latency --rate=200 --duration=10s
+run latency --rate=2000 --duration=10s
+run lateness --tasks=10000
+run throughput --events=200000 --clients=4 --batch=100 --queue_type=classic
+run latency --rate=200 --duration=10s --queue_type=classic
