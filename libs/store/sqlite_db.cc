@@ -77,8 +77,12 @@ absl::Status Database::Exec(absl::string_view sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Statement>> Database::Prepare(
-    absl::string_view sql) {
+absl::StatusOr<StatementLease> Database::Prepare(absl::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) {
+    it->second->Reset();
+    return StatementLease(it->second.get());
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                          SQLITE_PREPARE_PERSISTENT, &stmt,
@@ -86,7 +90,9 @@ absl::StatusOr<std::unique_ptr<Statement>> Database::Prepare(
     return absl::InternalError(absl::StrCat("store: cannot prepare \"", sql,
                                             "\": ", sqlite3_errmsg(db_)));
   }
-  return std::make_unique<Statement>(db_, stmt);
+  auto [inserted, ok] = statements_.emplace(
+      std::string(sql), std::make_unique<Statement>(db_, stmt));
+  return StatementLease(inserted->second.get());
 }
 
 }  // namespace ebats::store
