@@ -50,6 +50,7 @@ std::map<std::string, std::string> RabbitMqNode::Env() const {
       {"RABBITMQ_CONFIG_FILE", dir_ + "/rabbitmq.conf"},
       {"RABBITMQ_ENABLED_PLUGINS_FILE", dir_ + "/enabled_plugins"},
       {"RABBITMQ_PID_FILE", dir_ + "/rabbitmq.pid"},
+      {"ERL_CRASH_DUMP", dir_ + "/erl_crash.dump"},
       {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
        "-kernel inet_dist_use_interface {127,0,0,1}"},
   };
