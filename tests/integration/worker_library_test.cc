@@ -188,6 +188,37 @@ TEST_F(WorkerLibraryTest, ExhaustedAttemptsGoDead) {
   worker.Shutdown(absl::Seconds(5));
 }
 
+TEST_F(WorkerLibraryTest, RunPastItsTimeoutIsRetriedThenDeadWithReasonTimeout) {
+  testing::DuePath due_path;
+  ASSERT_TRUE(due_path.WaitUp());
+  Reports reports;
+  Worker worker(Options("wl_timeout"));
+  std::atomic<bool> release{false};
+  worker.Handle("stuck", [&](const TaskContext&) {
+    // Stuck far beyond the 100 ms timeout; released at the end of the test.
+    while (!release.load()) absl::SleepFor(absl::Milliseconds(5));
+    return Result::Success("too late");
+  });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_timeout", "stuck", "{}");
+  task.set_max_attempts(2);
+  task.mutable_retry()->add_intervals_ms(50);
+  task.mutable_retry()->set_timeout_ms(100);
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
+  auto r = reports.For(task.task_id());
+  EXPECT_EQ(r[0].outcome, v1::OUTCOME_RETRY);
+  EXPECT_NE(r[0].message.find("timed out after 100 ms"), std::string::npos) << r[0].message;
+  EXPECT_TRUE(r[0].dead_reason.empty());
+  EXPECT_EQ(r[1].attempt, 2);
+  EXPECT_EQ(r[1].dead_reason, "timeout");
+  release = true;
+  worker.Shutdown(absl::Seconds(5));
+  // The stuck runs' late results were dropped, not reported.
+  EXPECT_EQ(reports.For(task.task_id()).size(), 2u);
+}
+
 TEST_F(WorkerLibraryTest, TaskWithoutHandlerFailsClearly) {
   Reports reports;
   Worker worker(Options("wl_nohandler"));
