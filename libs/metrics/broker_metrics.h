@@ -1,7 +1,6 @@
 // Broker connection metrics every service exports:
-//   ebats_broker_up{service}                 1 while connected, else 0
-//   ebats_broker_reconnects_total{service}   connections established after the
-//   first
+//   ebats_broker_up{service}                1 while connected, else 0
+//   ebats_broker_reconnects_total{service}  reconnections after the first
 #ifndef EBATS_LIBS_METRICS_BROKER_METRICS_H_
 #define EBATS_LIBS_METRICS_BROKER_METRICS_H_
 

@@ -1,11 +1,11 @@
 // Worker metrics (Prometheus):
 //   ebats_tasks_processed_total{topic,task,outcome}  runs by outcome
-//   ebats_task_run_seconds{topic,task}                handler run time
-//   ebats_task_queue_wait_seconds{topic}              publish -> start
-//   ebats_task_lateness_seconds{topic}                due -> start
-//   ebats_tasks_in_flight                             runs in progress
-//   ebats_tasks_dead_total{topic,reason}              tasks sent to dead
-//   letters ebats_tasks_retried_total{topic,task}             retries scheduled
+//   ebats_task_run_seconds{topic,task}       handler run time
+//   ebats_task_queue_wait_seconds{topic}     publish -> start
+//   ebats_task_lateness_seconds{topic}       due -> start
+//   ebats_tasks_in_flight                    runs in progress
+//   ebats_tasks_dead_total{topic,reason}     tasks sent to dead letters
+//   ebats_tasks_retried_total{topic,task}    retries scheduled
 #ifndef EBATS_LIBS_WORKER_WORKER_METRICS_H_
 #define EBATS_LIBS_WORKER_WORKER_METRICS_H_
 

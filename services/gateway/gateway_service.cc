@@ -126,7 +126,7 @@ void GatewayService::PublishAndFinish(amqp::Message message,
     if (status.ok()) {
       publish_seconds_.Observe(static_cast<double>(clock_.NowUs() - start_us) /
                                1e6);
-      published_.Add({{"event", event}}).Increment();
+      published_by_event_.Get({{"event", event}}).Increment();
       reactor->Finish(grpc::Status::OK);
       return;
     }
@@ -204,7 +204,7 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
         [this, batch, reactor, start_us,
          event = request->events(i).event()](absl::Status status) {
           if (status.ok()) {
-            published_.Add({{"event", event}}).Increment();
+            published_by_event_.Get({{"event", event}}).Increment();
           } else {
             absl::MutexLock lock(&batch->mu);
             if (batch->first_error.ok()) batch->first_error = status;

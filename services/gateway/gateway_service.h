@@ -14,6 +14,7 @@
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
 #include "libs/domain/params.h"
+#include "libs/metrics/counter_cache.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
@@ -58,6 +59,7 @@ class GatewayService final : public v1::EventGateway::CallbackService {
   const GatewayOptions options_;
   const Clock& clock_;
   prometheus::Family<prometheus::Counter>& published_;
+  metrics::CounterCache published_by_event_{published_};
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Histogram& publish_seconds_;
 };

@@ -75,7 +75,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     Item item{std::move(delivery), {}};
     if (input->has_event()) {
       const v1::EventMessage& event = input->event();
-      metrics_.events_received.Add({{"event", event.event()}}).Increment();
+      metrics_.received_by_event.Get({{"event", event.event()}}).Increment();
       item.tasks =
           domain::PlanTasks(event, registrations_.Match(event.event()), now_ms);
       if (item.tasks.empty()) {
@@ -136,7 +136,8 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
           [this, join, handle, id = task->id(), topic = task->topic(),
            name = task->task()](absl::Status status) {
             if (status.ok()) {
-              metrics_.tasks_dispatched.Add({{"topic", topic}, {"task", name}})
+              metrics_.dispatched_by_task
+                  .Get({{"topic", topic}, {"task", name}})
                   .Increment();
               absl::MutexLock lock(&mu_);
               dispatched_.push_back(id);

@@ -71,7 +71,7 @@ void SchedulerMetrics::Outcome(const std::string& topic,
                       : outcome == v1::OUTCOME_RETRY   ? "retry"
                       : outcome == v1::OUTCOME_FAILED  ? "failed"
                                                        : "started";
-  outcomes.Add({{"topic", topic}, {"task", task}, {"outcome", label}})
+  outcomes_by_label.Get({{"topic", topic}, {"task", task}, {"outcome", label}})
       .Increment();
 }
 

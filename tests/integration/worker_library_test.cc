@@ -209,7 +209,8 @@ TEST_F(WorkerLibraryTest, RunPastItsTimeoutIsRetriedThenDeadWithReasonTimeout) {
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
   auto r = reports.For(task.task_id());
   EXPECT_EQ(r[0].outcome, v1::OUTCOME_RETRY);
-  EXPECT_NE(r[0].message.find("timed out after 100 ms"), std::string::npos) << r[0].message;
+  EXPECT_NE(r[0].message.find("timed out after 100 ms"), std::string::npos)
+      << r[0].message;
   EXPECT_TRUE(r[0].dead_reason.empty());
   EXPECT_EQ(r[1].attempt, 2);
   EXPECT_EQ(r[1].dead_reason, "timeout");
