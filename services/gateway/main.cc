@@ -1,5 +1,7 @@
 // ebats-gateway: the gRPC entry point for publishing events and creating
 // tasks. See services/gateway/gateway_service.h.
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/common/env.h"
@@ -16,7 +18,10 @@ ABSL_FLAG(std::string, metrics_addr,
           "Prometheus /metrics address; port 0 picks one "
           "[EBATS_GATEWAY_METRICS_ADDR]");
 ABSL_FLAG(int64_t, max_params_bytes, 256 * 1024,
-          "largest accepted params text");
+          "largest accepted params text; larger is INVALID_ARGUMENT");
+ABSL_FLAG(int64_t, max_request_bytes, 16 * 1024 * 1024,
+          "largest accepted gRPC request (a PublishEvents batch must fit); "
+          "larger is RESOURCE_EXHAUSTED; at least max_params_bytes + 64 KiB");
 
 int main(int argc, char** argv) {
   using namespace ebats;
@@ -49,8 +54,10 @@ int main(int argc, char** argv) {
                                           (*runtime)->registry());
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
-  server_options.max_receive_bytes =
-      static_cast<int>(options.max_params_bytes) + 64 * 1024;
+  // One event with the largest params always fits, whatever the flags say.
+  server_options.max_receive_bytes = static_cast<int>(
+      std::max<int64_t>(absl::GetFlag(FLAGS_max_request_bytes),
+                        absl::GetFlag(FLAGS_max_params_bytes) + 64 * 1024));
   auto server = rpc::RunningServer::Start(server_options, {&gateway_service});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());

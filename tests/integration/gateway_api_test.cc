@@ -217,5 +217,40 @@ TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
       << status.error_message();
 }
 
+
+TEST_F(GatewayApiTest, OversizedAndNonUtf8InputIsRefused) {
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  v1::PublishEventResponse response;
+
+  // Over the params limit (256 KiB by default) but within the gRPC limit:
+  // the gateway refuses it and says why.
+  request.set_params(absl::StrCat(R"({"pad": ")",
+                                  std::string(300 * 1024, 'x'), R"("})"));
+  grpc::Status status = Publish(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("bytes"), std::string::npos)
+      << status.error_message();
+
+  // Over the server's maximum message size: gRPC itself refuses it.
+  request.set_params(absl::StrCat(R"({"pad": ")",
+                                  std::string(5 * 1024 * 1024, 'x'), R"("})"));
+  status = Publish(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+
+  // Invalid UTF-8 in a proto3 string field fails to parse on the server
+  // before any ebats code runs; gRPC 1.51's C++ server answers such a
+  // request with UNIMPLEMENTED (documented in the README).
+  request.set_params("{\"name\": \"\xc3\x28\"}");
+  status = Publish(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+      << status.error_message();
+  std::cerr << "invalid UTF-8: code " << status.error_code() << " \""
+            << status.error_message() << "\"\n";
+  EXPECT_TRUE(response.event_id().empty());
+}
+
 }  // namespace
 }  // namespace ebats::gateway
