@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "libs/common/status_macros.h"
 #include "libs/domain/registration.h"
 #include "libs/domain/task_state.h"
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   time_used_us INTEGER NOT NULL DEFAULT 0, lateness_ms INTEGER NOT NULL DEFAULT 0,
   message TEXT NOT NULL DEFAULT '', worker_id TEXT NOT NULL DEFAULT '',
   dead_reason TEXT NOT NULL DEFAULT '', retry BLOB NOT NULL DEFAULT x'',
-  dispatch_time_ms INTEGER NOT NULL DEFAULT 0);
+  dispatch_time_ms INTEGER NOT NULL DEFAULT 0,
+  runs INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tasks_by_event ON tasks (event_id);
 CREATE INDEX IF NOT EXISTS tasks_by_topic_state ON tasks (topic, state);
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
@@ -42,7 +44,7 @@ constexpr char kTaskColumns[] =
     "id, event_id, event, topic, task, params, state, attempts, max_attempts, "
     "publish_time_ms, due_time_ms, start_time_ms, finish_time_ms, "
     "time_used_us, "
-    "message, worker_id, dead_reason, retry, lateness_ms, seq";
+    "message, worker_id, dead_reason, retry, lateness_ms, seq, runs";
 
 v1::Task ReadTask(const Statement& s) {
   v1::Task t;
@@ -65,6 +67,7 @@ v1::Task ReadTask(const Statement& s) {
   t.set_dead_reason(s.Text(16));
   t.mutable_retry()->ParseFromString(s.Text(17));
   t.set_lateness_ms(s.Int(18));
+  t.set_runs(static_cast<int32_t>(s.Int(20)));
   return t;
 }
 
@@ -91,7 +94,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 
 absl::Status Store::Init() {
   absl::MutexLock lock(&mu_);
-  return db_->Exec(kSchema);
+  EBATS_RETURN_IF_ERROR(db_->Exec(kSchema));
+  // Stores created before tasks counted their runs get the column.
+  if (!db_->Exec("SELECT runs FROM tasks LIMIT 0").ok()) {
+    EBATS_RETURN_IF_ERROR(db_->Exec(
+        "ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 0"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> Store::PutRegistration(
@@ -274,14 +283,20 @@ absl::StatusOr<TaskPage> Store::ListTasks(const TaskFilter& filter,
 absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
                                  int* unknown) {
   absl::MutexLock lock(&mu_);
-  // RUNNING only from a state that waits for a run, and never for an older
-  // attempt than the one recorded (reports of different workers race).
-  EBATS_ASSIGN_OR_RETURN(
-      auto started,
-      db_->Prepare(
-          "UPDATE tasks SET state = ?1, attempts = ?2, start_time_ms = ?3, "
-          "worker_id = ?4, lateness_ms = ?3 - due_time_ms "
-          "WHERE id = ?5 AND attempts <= ?2 AND state IN (?6, ?7, ?8, ?1)"));
+  // Every run counts (redeliveries and duplicates included); RUNNING only
+  // from a state that waits for a run, and never for an older attempt than
+  // the one recorded (reports of different workers race). SET expressions
+  // all see the row as it was.
+  static const std::string kStartedSql = absl::StrReplaceAll(
+      "UPDATE tasks SET runs = runs + 1, "
+      "state = CASE WHEN $run THEN ?1 ELSE state END, "
+      "attempts = CASE WHEN $run THEN ?2 ELSE attempts END, "
+      "start_time_ms = CASE WHEN $run THEN ?3 ELSE start_time_ms END, "
+      "worker_id = CASE WHEN $run THEN ?4 ELSE worker_id END, "
+      "lateness_ms = CASE WHEN $run THEN ?3 - due_time_ms ELSE lateness_ms END "
+      "WHERE id = ?5",
+      {{"$run", "(attempts <= ?2 AND state IN (?6, ?7, ?8, ?1))"}});
+  EBATS_ASSIGN_OR_RETURN(auto started, db_->Prepare(kStartedSql));
   EBATS_ASSIGN_OR_RETURN(
       auto finished,
       db_->Prepare(

@@ -83,6 +83,9 @@ void PrintTask(const v1::Task& t) {
             << "\n"
             << "params     " << t.params() << "\n"
             << "attempts   " << t.attempts() << " of " << t.max_attempts()
+            << (t.runs() > t.attempts()
+                    ? absl::StrCat(" (", t.runs(), " runs: some ran again)")
+                    : "")
             << "\n"
             << "published  " << Time(t.publish_time_ms()) << "\n"
             << "due        " << Time(t.due_time_ms()) << "\n"

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, scheduler,
           "[EBATS_SCHEDULER_ADDR]");
 ABSL_FLAG(std::string, worker_id, "",
           "worker id; default <host>-<pid>-<random>");
+ABSL_FLAG(bool, drill_handlers, false,
+          "also run the drill handlers flakyTask and crashTask (fault drills "
+          "and tests only; crashTask aborts the process)");
 ABSL_FLAG(int, grace_seconds, 30,
           "on SIGTERM, how long running tasks may finish");
 
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   options.registry = (*runtime)->shared_registry();
   worker::Worker worker(options);
   worker::RegisterDemoHandlers(worker);
+  if (absl::GetFlag(FLAGS_drill_handlers)) worker::RegisterDrillHandlers(worker);
   worker.OnReport([](const worker::TaskReport& r) {
     spdlog::info(
         "result topic={} task_id={} task={} params={} time_used={} "

@@ -8,14 +8,27 @@
 
 namespace ebats::testing {
 
-bool WaitServing(const std::string& address, absl::Duration timeout) {
+namespace {
+
+bool WaitHealth(const std::string& address, absl::Duration timeout,
+                bool need_serving) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     auto serving = rpc::CheckServing(address, absl::Seconds(1));
-    if (serving.ok() && *serving) return true;
+    if (serving.ok() && (*serving || !need_serving)) return true;
     absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
+}
+
+}  // namespace
+
+bool WaitServing(const std::string& address, absl::Duration timeout) {
+  return WaitHealth(address, timeout, /*need_serving=*/true);
+}
+
+bool WaitAnswering(const std::string& address, absl::Duration timeout) {
+  return WaitHealth(address, timeout, /*need_serving=*/false);
 }
 
 EbatsStack::EbatsStack(std::string amqp_url, std::string queue_type)
@@ -57,9 +70,11 @@ absl::Status EbatsStack::StartService(const std::string& name,
       ChildProcess::Start(argv, {}, absl::StrCat(dir_, "/", name, ".log"));
   if (!child.ok()) return child.status();
   services_[name] = *std::move(child);
-  if (!WaitServing(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(30))) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        name, " not SERVING within 30 s; see ", dir_, "/", name, ".log"));
+  if (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(30),
+                  wait_serving_)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(name, wait_serving_ ? " not SERVING" : " not answering",
+                     " within 30 s; see ", dir_, "/", name, ".log"));
   }
   return absl::OkStatus();
 }
@@ -79,8 +94,8 @@ absl::Status EbatsStack::StartWorker(
       absl::StrCat("--scheduler=", scheduler_address()), "--topics=demo"};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   int port = FreePort();
-  return StartService(absl::StrCat("worker-", port), EBATS_WORKER_BIN, flags,
-                      port);
+  last_worker_ = absl::StrCat("worker-", port);
+  return StartService(last_worker_, EBATS_WORKER_BIN, flags, port);
 }
 
 absl::Status EbatsStack::Start() {
@@ -100,6 +115,15 @@ absl::Status EbatsStack::Stop(const std::string& name) {
     return absl::InternalError(
         absl::StrCat(name, " did not exit 0 on SIGTERM"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status EbatsStack::Kill(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end())
+    return absl::NotFoundError(absl::StrCat("no service ", name));
+  it->second.Kill();
+  services_.erase(it);
   return absl::OkStatus();
 }
 

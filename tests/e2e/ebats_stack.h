@@ -24,12 +24,21 @@ class EbatsStack {
   absl::Status Start();
   absl::Status StartScheduler();
   absl::Status StartGateway();
+  // Starts a worker on topic "demo" plus `extra_flags`; its service name is
+  // then last_worker().
   absl::Status StartWorker(const std::vector<std::string>& extra_flags = {});
+  const std::string& last_worker() const { return last_worker_; }
+  // By default Start* waits for SERVING; with false only for the gRPC
+  // health service to answer (a service whose broker is down is
+  // NOT_SERVING but up).
+  void set_wait_serving(bool wait) { wait_serving_ = wait; }
   // SIGTERM to every service; returns the first non-zero exit code as an
   // error.
   absl::Status StopAll();
   // SIGTERM to one service ("scheduler", "gateway"); error unless it exits 0.
   absl::Status Stop(const std::string& name);
+  // SIGKILL to one service.
+  absl::Status Kill(const std::string& name);
 
   client::Client& client() { return *client_; }
   const std::string& dir() const { return dir_; }
@@ -46,11 +55,15 @@ class EbatsStack {
   std::string dir_;
   int gateway_port_, scheduler_port_;
   std::map<std::string, ChildProcess> services_;
+  std::string last_worker_;
+  bool wait_serving_ = true;
   std::unique_ptr<client::Client> client_;
 };
 
 // True once grpc.health.v1 at `address` answers SERVING (within `timeout`).
 bool WaitServing(const std::string& address, absl::Duration timeout);
+// True once grpc.health.v1 at `address` answers at all, SERVING or not.
+bool WaitAnswering(const std::string& address, absl::Duration timeout);
 
 }  // namespace ebats::testing
 

@@ -1,0 +1,389 @@
+// Faults end to end: the real gateway, scheduler and worker binaries against
+// a private RabbitMQ node that gets stopped and killed, with services killed
+// (SIGKILL) and restarted. The promise under test: at-least-once; nothing the
+// gateway confirmed is lost; every service heals itself.
+//
+// FaultTest.Drill is the fault suite (labelled "fault" in CTest): it
+// publishes EBATS_FAULT_EVENTS events (2,000 by default) while restarting the
+// broker twice, killing a worker and the scheduler, and prints one summary
+// line.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "libs/domain/ids.h"
+#include "libs/rpc/health_client.h"
+#include "tests/e2e/ebats_stack.h"
+#include "tests/harness/broker_environment.h"
+#include "tests/harness/wait.h"
+
+namespace ebats::testing {
+namespace {
+
+constexpr char kTopic[] = "drill";
+constexpr char kTask[] = "flakyTask";
+
+int FaultEvents() {
+  const char* n = std::getenv("EBATS_FAULT_EVENTS");
+  return n && *n ? std::atoi(n) : 2000;
+}
+
+bool IsServing(const std::string& address) {
+  auto serving = rpc::CheckServing(address, absl::Seconds(1));
+  return serving.ok() && *serving;
+}
+
+class FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<EbatsStack>(BrokerEnvironment::Node().url());
+  }
+  void TearDown() override {
+    // The node may have been left stopped by a failed test.
+    RabbitMqNode& node = BrokerEnvironment::Node();
+    if (!PortOpen(node.amqp_port())) {
+      EXPECT_TRUE(node.Start().ok());
+    }
+    absl::Status stopped = stack_->StopAll();
+    EXPECT_TRUE(stopped.ok()) << stopped;
+  }
+
+  std::string StartDrillWorker(const std::string& worker_id,
+                               int concurrency = 4) {
+    absl::Status s = stack_->StartWorker(
+        {absl::StrCat("--topics=", kTopic), "--drill_handlers",
+         absl::StrCat("--worker_id=", worker_id),
+         absl::StrCat("--concurrency=", concurrency)});
+    EXPECT_TRUE(s.ok()) << s;
+    return stack_->last_worker();
+  }
+
+  void Register(const std::string& event, const std::string& task,
+                int64_t delay_ms = 0) {
+    v1::RegisterTaskRequest request;
+    v1::Registration* r = request.mutable_registration();
+    r->set_event(event);
+    r->set_topic(kTopic);
+    r->set_task(task);
+    r->set_delay_ms(delay_ms);
+    r->mutable_retry()->add_intervals_ms(100);
+    r->mutable_retry()->add_intervals_ms(300);
+    r->mutable_retry()->set_max_attempts(5);
+    auto response = stack_->client().RegisterTask(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+  }
+
+  absl::StatusOr<v1::Task> Get(const std::string& id) {
+    return stack_->client().GetTask(id);
+  }
+
+  // Every task of the drill topic, by id.
+  std::map<std::string, v1::Task> AllTasks() {
+    std::map<std::string, v1::Task> tasks;
+    v1::ListTasksRequest request;
+    request.set_topic(kTopic);
+    request.set_page_size(1000);
+    while (true) {
+      auto page = stack_->client().ListTasks(request);
+      if (!page.ok()) return {};
+      for (const auto& t : page->tasks()) tasks[t.id()] = t;
+      if (page->next_page_token().empty()) return tasks;
+      request.set_page_token(page->next_page_token());
+    }
+  }
+
+  bool WaitState(const std::string& id, v1::TaskState state,
+                 absl::Duration timeout = absl::Seconds(30)) {
+    return WaitFor(
+        [&] {
+          auto t = Get(id);
+          return t.ok() && t->state() == state;
+        },
+        timeout);
+  }
+
+  std::unique_ptr<EbatsStack> stack_;
+};
+
+TEST_F(FaultTest, ServicesStartWithTheBrokerDownAndHealWhenItComes) {
+  RabbitMqNode& node = BrokerEnvironment::Node();
+  ASSERT_TRUE(node.Stop().ok());
+  stack_->set_wait_serving(false);
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  StartDrillWorker("w-down");
+  EXPECT_FALSE(IsServing(stack_->gateway_address()));
+  EXPECT_FALSE(IsServing(stack_->scheduler_address()));
+  v1::PublishEventRequest event;
+  event.set_event("drill_event");
+  event.set_params(R"({"sleep_ms": 1})");
+  EXPECT_EQ(stack_->client().PublishEvent(event).status().code(),
+            absl::StatusCode::kUnavailable);
+
+  ASSERT_TRUE(node.Start().ok());
+  EXPECT_TRUE(WaitServing(stack_->gateway_address(), absl::Seconds(60)));
+  EXPECT_TRUE(WaitServing(stack_->scheduler_address(), absl::Seconds(60)));
+  Register("drill_event", kTask);
+  auto published = stack_->client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_TRUE(WaitState(
+      domain::TaskIdFor(published->event_id(), kTopic, kTask),
+      v1::TASK_STATE_SUCCEEDED));
+}
+
+TEST_F(FaultTest, WorkerKilledMidTaskRunsItAgainElsewhere) {
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  std::map<std::string, std::string> service_of = {
+      {"w-a", StartDrillWorker("w-a")}, {"w-b", StartDrillWorker("w-b")}};
+  Register("slow_event", kTask);
+  v1::PublishEventRequest event;
+  event.set_event("slow_event");
+  event.set_params(R"({"sleep_ms": 3000})");
+  auto published = stack_->client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  const std::string id =
+      domain::TaskIdFor(published->event_id(), kTopic, kTask);
+  ASSERT_TRUE(WaitState(id, v1::TASK_STATE_RUNNING));
+  const std::string victim = Get(id)->worker_id();
+  ASSERT_TRUE(stack_->Kill(service_of[victim]).ok());
+
+  ASSERT_TRUE(WaitState(id, v1::TASK_STATE_SUCCEEDED));
+  auto task = Get(id);
+  EXPECT_NE(task->worker_id(), victim);
+  EXPECT_EQ(task->attempts(), 1);  // the crash is not the handler's failure
+  EXPECT_EQ(task->runs(), 2);      // but the record shows the repeat
+}
+
+TEST_F(FaultTest, WorkerSigtermFinishesTheRunningTaskAndExitsZero) {
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  const std::string worker = StartDrillWorker("w-term");
+  Register("slow_event", kTask);
+  v1::PublishEventRequest event;
+  event.set_event("slow_event");
+  event.set_params(R"({"sleep_ms": 1500})");
+  auto published = stack_->client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  const std::string id =
+      domain::TaskIdFor(published->event_id(), kTopic, kTask);
+  ASSERT_TRUE(WaitState(id, v1::TASK_STATE_RUNNING));
+  EXPECT_TRUE(stack_->Stop(worker).ok());  // exit 0 within its grace
+  auto task = Get(id);
+  ASSERT_TRUE(task.ok());
+  EXPECT_EQ(task->state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(task->runs(), 1);
+}
+
+TEST_F(FaultTest, WhileTheSchedulerIsDownWorkersRunAndNothingIsLost) {
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  StartDrillWorker("w-1");
+  Register("order_paid", kTask);                 // ready at once
+  Register("order_created", "flakyTask", 1500);  // through the ladder
+  v1::CreateTaskRequest doomed;
+  doomed.set_topic(kTopic);
+  doomed.set_task(kTask);
+  doomed.set_delay_ms(2000);
+  auto created = stack_->client().CreateTask(doomed);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_TRUE(WaitState(created->task_id(), v1::TASK_STATE_SCHEDULED));
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(created->task_id());
+  ASSERT_TRUE(stack_->client().CancelTask(cancel).ok());
+
+  v1::PublishEventRequest paid;
+  paid.set_event("order_paid");
+  paid.set_params(R"({"sleep_ms": 1000})");
+  auto ready = stack_->client().PublishEvent(paid);
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  const std::string ready_id =
+      domain::TaskIdFor(ready->event_id(), kTopic, kTask);
+  v1::PublishEventRequest order_created;
+  order_created.set_event("order_created");
+  order_created.set_params("{}");
+  auto delayed = stack_->client().PublishEvent(order_created);
+  ASSERT_TRUE(delayed.ok()) << delayed.status();
+  const std::string delayed_id =
+      domain::TaskIdFor(delayed->event_id(), kTopic, kTask);
+  ASSERT_TRUE(WaitState(ready_id, v1::TASK_STATE_RUNNING));
+  ASSERT_TRUE(WaitState(delayed_id, v1::TASK_STATE_SCHEDULED));
+
+  ASSERT_TRUE(stack_->Kill("scheduler").ok());
+  // The outage outlasts the running task and both delays.
+  absl::SleepFor(absl::Milliseconds(2500));
+  const int64_t restart_ms = absl::ToUnixMillis(absl::Now());
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+
+  auto registrations = stack_->client().ListRegistrations({});
+  ASSERT_TRUE(registrations.ok());
+  EXPECT_EQ(registrations->registrations_size(), 2);
+  ASSERT_TRUE(WaitState(ready_id, v1::TASK_STATE_SUCCEEDED));
+  EXPECT_LT(Get(ready_id)->finish_time_ms(), restart_ms)
+      << "the worker finished it while the scheduler was down";
+  ASSERT_TRUE(WaitState(delayed_id, v1::TASK_STATE_SUCCEEDED));
+  auto late = Get(delayed_id);
+  EXPECT_GE(late->start_time_ms(), late->due_time_ms());
+  auto canceled = Get(created->task_id());
+  EXPECT_EQ(canceled->state(), v1::TASK_STATE_CANCELED);
+  EXPECT_EQ(canceled->runs(), 0);
+}
+
+// Publishes `count` events at a steady pace, counting what the gateway
+// confirmed and what it refused.
+class Publisher {
+ public:
+  Publisher(client::Client& client, int count, absl::Duration interval)
+      : client_(client), count_(count), interval_(interval) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Publisher() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::string> confirmed() {
+    absl::MutexLock lock(&mu_);
+    return confirmed_;
+  }
+  int refused() {
+    absl::MutexLock lock(&mu_);
+    return refused_;
+  }
+  std::map<absl::StatusCode, int> refused_codes() {
+    absl::MutexLock lock(&mu_);
+    return codes_;
+  }
+
+ private:
+  void Run() {
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < count_; ++i) {
+      absl::SleepFor(start + i * interval_ - absl::Now());
+      v1::PublishEventRequest request;
+      request.set_event("fault_drill");
+      request.set_params(
+          absl::StrCat(R"({"n": )", i, R"(, "retry_percent": 20})"));
+      auto published = client_.PublishEvent(request);
+      absl::MutexLock lock(&mu_);
+      if (published.ok()) {
+        confirmed_.push_back(published->event_id());
+      } else {
+        ++refused_;
+        ++codes_[published.status().code()];
+      }
+    }
+  }
+
+  client::Client& client_;
+  const int count_;
+  const absl::Duration interval_;
+  absl::Mutex mu_;
+  std::vector<std::string> confirmed_ ABSL_GUARDED_BY(mu_);
+  int refused_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<absl::StatusCode, int> codes_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+TEST_F(FaultTest, Drill) {
+  RabbitMqNode& node = BrokerEnvironment::Node();
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  const std::string first_worker = StartDrillWorker("w-1", 8);
+  StartDrillWorker("w-2", 8);
+  Register("fault_drill", kTask);
+
+  const int events = FaultEvents();
+  // Spread over ~40 s, so every fault below hits a stream in progress.
+  Publisher publisher(stack_->client(), events,
+                      absl::Milliseconds(40000 / std::max(events, 1)));
+  auto log = [start = absl::Now()](const std::string& what) {
+    std::cout << "[" << absl::FormatDuration(absl::Now() - start) << "] "
+              << what << std::endl;
+  };
+  auto broker_outage = [&](bool kill) {
+    log(kill ? "broker: SIGKILL" : "broker: graceful stop");
+    if (kill) {
+      node.Kill();
+    } else {
+      ASSERT_TRUE(node.Stop().ok());
+    }
+    // While the broker is down the gateway says so.
+    EXPECT_TRUE(WaitFor([&] { return !IsServing(stack_->gateway_address()); },
+                        absl::Seconds(15)));
+    ASSERT_TRUE(node.Start().ok());
+    EXPECT_TRUE(WaitServing(stack_->gateway_address(), absl::Seconds(60)));
+    log("broker: back");
+  };
+
+  absl::SleepFor(absl::Seconds(4));
+  broker_outage(/*kill=*/false);
+  absl::SleepFor(absl::Seconds(3));
+  log("worker w-1: SIGKILL, restart");
+  ASSERT_TRUE(stack_->Kill(first_worker).ok());
+  StartDrillWorker("w-1b", 8);
+  absl::SleepFor(absl::Seconds(3));
+  broker_outage(/*kill=*/true);
+  absl::SleepFor(absl::Seconds(3));
+  log("scheduler: SIGKILL, restart");
+  ASSERT_TRUE(stack_->Kill("scheduler").ok());
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  publisher.Join();
+  log("publishing done");
+
+  const std::vector<std::string> confirmed = publisher.confirmed();
+  std::map<std::string, v1::Task> tasks;
+  auto missing = [&] {
+    int n = 0;
+    for (const auto& event_id : confirmed) {
+      auto it = tasks.find(domain::TaskIdFor(event_id, kTopic, kTask));
+      if (it == tasks.end() || it->second.state() != v1::TASK_STATE_SUCCEEDED)
+        ++n;
+    }
+    return n;
+  };
+  // Quiet: every confirmed event's task succeeded, or 3 minutes passed.
+  WaitFor(
+      [&] {
+        tasks = AllTasks();
+        return missing() == 0;
+      },
+      absl::Minutes(3));
+  log("quiet");
+  int duplicates = 0, retried = 0;
+  for (const auto& [id, task] : tasks) {
+    duplicates += std::max(0, task.runs() - task.attempts());
+    if (task.attempts() > 1) ++retried;
+  }
+  const int lost = missing();
+  const int succeeded = static_cast<int>(confirmed.size()) - lost;
+  std::string codes;
+  for (const auto& [code, n] : publisher.refused_codes()) {
+    absl::StrAppend(&codes, codes.empty() ? "" : ",",
+                    absl::StatusCodeToString(code), ":", n);
+  }
+  std::cout << "published=" << events << " confirmed=" << confirmed.size()
+            << " unavailable=" << publisher.refused()
+            << " tasks_succeeded=" << succeeded << " retried=" << retried
+            << " duplicates=" << duplicates << " lost=" << lost
+            << " refused_by_code=" << (codes.empty() ? "-" : codes)
+            << std::endl;
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(static_cast<int>(confirmed.size()) + publisher.refused(), events);
+  EXPECT_GT(confirmed.size(), events / 2);
+  EXPECT_GT(retried, 0);
+  for (const auto& [code, n] : publisher.refused_codes()) {
+    // Refusals during an outage are UNAVAILABLE (or a deadline), never a
+    // silent OK and never a wrong code.
+    EXPECT_TRUE(code == absl::StatusCode::kUnavailable ||
+                code == absl::StatusCode::kDeadlineExceeded)
+        << absl::StatusCodeToString(code) << " x" << n;
+  }
+}
+
+}  // namespace
+}  // namespace ebats::testing
