@@ -64,24 +64,36 @@ Topology DelayLadderTopology(QueueType type) {
   return t;
 }
 
-Topology TopicTopology(QueueType type, const std::string& topic) {
+Topology TopicTopology(QueueType type, const std::string& topic,
+                       int delivery_limit) {
   Topology t;
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   QueueSpec tasks = DurableQueue(names::TaskQueueName(topic), type);
   tasks.bindings.push_back({names::kReadyTaskExchange, topic, {}});
+  if (type == QueueType::kQuorum) {
+    tasks.arguments.emplace_back("x-delivery-limit", int64_t{delivery_limit});
+    tasks.arguments.emplace_back("x-dead-letter-exchange", std::string(""));
+    tasks.arguments.emplace_back("x-dead-letter-routing-key",
+                                 names::DeadQueueName(topic));
+    tasks.arguments.emplace_back("x-dead-letter-strategy",
+                                 std::string("at-least-once"));
+    tasks.arguments.emplace_back("x-overflow", std::string("reject-publish"));
+  }
   t.queues.push_back(std::move(tasks));
   t.queues.push_back(DurableQueue(names::DeadQueueName(topic), type));
   return t;
 }
 
 Topology WorkerTopology(QueueType type,
-                        const std::vector<std::string>& topics) {
+                        const std::vector<std::string>& topics,
+                        int delivery_limit) {
   Topology t;
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});
   t.queues.push_back(DurableQueue(names::kResultsQueue, type));
   t.queues.push_back(DurableQueue(names::kPoisonQueue, type));
   t.Merge(DelayLadderTopology(type));
-  for (const auto& topic : topics) t.Merge(TopicTopology(type, topic));
+  for (const auto& topic : topics)
+    t.Merge(TopicTopology(type, topic, delivery_limit));
   return t;
 }
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 
 #include "gtest/gtest.h"
 #include "libs/amqp/ebats_topology.h"
@@ -41,6 +42,23 @@ TEST(TopologyTest, WorkerDeclaresEachTopicOnce) {
                 t.exchanges.begin(), t.exchanges.end(),
                 [](const ExchangeSpec& e) { return e.name == "ebats.ntask"; }),
             1);
+}
+
+TEST(TopologyTest, QuorumTaskQueuesStopAtTheDeliveryLimit) {
+  Topology quorum = TopicTopology(QueueType::kQuorum, "mail", 7);
+  const QueueSpec* tasks = Find(quorum, "ebats.task.mail");
+  ASSERT_NE(tasks, nullptr);
+  std::map<std::string, FieldValue> args(tasks->arguments.begin(),
+                                         tasks->arguments.end());
+  EXPECT_EQ(std::get<int64_t>(args["x-delivery-limit"]), 7);
+  EXPECT_EQ(std::get<std::string>(args["x-dead-letter-routing-key"]),
+            "ebats.dead.mail");
+  EXPECT_EQ(std::get<std::string>(args["x-dead-letter-strategy"]),
+            "at-least-once");
+  // Classic queues have no delivery count; the worker counts instead.
+  Topology classic = TopicTopology(QueueType::kClassic, "mail", 7);
+  for (const auto& [key, value] : Find(classic, "ebats.task.mail")->arguments)
+    EXPECT_NE(key, "x-delivery-limit");
 }
 
 }  // namespace

@@ -7,12 +7,13 @@ namespace ebats::domain {
 
 std::vector<v1::Task> PlanTasks(
     const v1::EventMessage& event,
-    const std::vector<v1::Registration>& registrations, int64_t now_ms) {
+    const std::vector<v1::Registration>& registrations, int64_t now_ms,
+    int key_generation) {
   std::vector<v1::Task> tasks;
   tasks.reserve(registrations.size());
   for (const v1::Registration& r : registrations) {
     v1::Task& t = tasks.emplace_back();
-    t.set_id(TaskIdFor(event.event_id(), r.topic(), r.task()));
+    t.set_id(TaskIdFor(event.event_id(), r.topic(), r.task(), key_generation));
     t.set_event_id(event.event_id());
     t.set_event(event.event());
     t.set_topic(r.topic());
@@ -26,6 +27,15 @@ std::vector<v1::Task> PlanTasks(
     t.set_max_attempts(EffectiveMaxAttempts(r.retry()));
   }
   return tasks;
+}
+
+KeyGeneration NextKeyGeneration(bool known, int generation, int64_t started_ms,
+                                int64_t publish_time_ms, int64_t window_ms) {
+  if (!known) return {0, publish_time_ms, true};
+  if (publish_time_ms - started_ms < window_ms) {
+    return {generation, started_ms, false};
+  }
+  return {generation + 1, publish_time_ms, true};
 }
 
 v1::Task TaskFromRequest(const v1::TaskRequest& request, int64_t now_ms) {

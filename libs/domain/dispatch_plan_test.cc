@@ -68,5 +68,39 @@ TEST(DispatchPlanTest, FirstRunCarriesEverything) {
   EXPECT_EQ(m.max_attempts(), 6);
 }
 
+TEST(DispatchPlanTest, KeyGenerationsFollowTheWindow) {
+  constexpr int64_t kWindow = 1000;
+  KeyGeneration first = NextKeyGeneration(false, 0, 0, 5000, kWindow);
+  EXPECT_EQ(first.generation, 0);
+  EXPECT_EQ(first.started_ms, 5000);
+  EXPECT_TRUE(first.changed);
+  // Within the window (and a redelivery published before it started): the
+  // same event.
+  for (int64_t t : {5000, 5999, 4000}) {
+    KeyGeneration same = NextKeyGeneration(true, 0, 5000, t, kWindow);
+    EXPECT_EQ(same.generation, 0) << t;
+    EXPECT_FALSE(same.changed) << t;
+  }
+  KeyGeneration next = NextKeyGeneration(true, 0, 5000, 6000, kWindow);
+  EXPECT_EQ(next.generation, 1);
+  EXPECT_EQ(next.started_ms, 6000);
+  EXPECT_TRUE(next.changed);
+}
+
+TEST(DispatchPlanTest, LaterGenerationsGetFreshTaskIds) {
+  v1::EventMessage event;
+  event.set_event_id("e1");
+  event.set_keyed(true);
+  v1::Registration r;
+  r.set_event("order_paid");
+  r.set_topic("demo");
+  r.set_task("ship");
+  auto gen0 = PlanTasks(event, {r}, 0, 0);
+  auto gen1 = PlanTasks(event, {r}, 0, 1);
+  EXPECT_EQ(gen0[0].id(), TaskIdFor("e1", "demo", "ship"));
+  EXPECT_NE(gen1[0].id(), gen0[0].id());
+  EXPECT_EQ(gen1[0].event_id(), "e1");
+}
+
 }  // namespace
 }  // namespace ebats::domain

@@ -34,9 +34,14 @@ std::string EventIdFromKey(absl::string_view idempotency_key) {
 }
 
 std::string TaskIdFor(absl::string_view event_id, absl::string_view topic,
-                      absl::string_view task) {
+                      absl::string_view task, int key_generation) {
   // Newlines cannot appear in any of the parts, so the join is unambiguous.
-  return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task));
+  // Generation 0 keeps the form ids had before generations existed.
+  if (key_generation == 0) {
+    return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task));
+  }
+  return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task,
+                             "\n", key_generation));
 }
 
 }  // namespace ebats::domain

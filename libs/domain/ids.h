@@ -17,8 +17,10 @@ std::string EventIdFromKey(absl::string_view idempotency_key);
 
 // The id of the task that registration (topic, task) creates for an event.
 // Deterministic, so a redelivered event yields the same task ids.
+// `key_generation` > 0 for a keyed event published again after the
+// scheduler's idempotency window had passed: a new event with fresh task ids.
 std::string TaskIdFor(absl::string_view event_id, absl::string_view topic,
-                      absl::string_view task);
+                      absl::string_view task, int key_generation = 0);
 
 }  // namespace ebats::domain
 

@@ -3,6 +3,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/amqp/ebats_topology.h"
 #include "libs/common/env.h"
 #include "libs/common/logging.h"
 #include "libs/common/shutdown_signal.h"
@@ -14,6 +17,12 @@ ABSL_FLAG(std::string, amqp_url,
 ABSL_FLAG(std::string, queue_type, ebats::EnvOr("EBATS_QUEUE_TYPE", "quorum"),
           "quorum (replicated, at-least-once dead-lettering) or classic "
           "[EBATS_QUEUE_TYPE]");
+ABSL_FLAG(std::string, delivery_limit,
+          ebats::EnvOr("EBATS_DELIVERY_LIMIT",
+                       std::to_string(ebats::amqp::kDefaultDeliveryLimit)),
+          "deliveries of a task without an outcome (its worker crashed each "
+          "time) before it is dead with reason poison; the same for every "
+          "service, as it is a task queue argument [EBATS_DELIVERY_LIMIT]");
 ABSL_FLAG(std::string, log_level, ebats::EnvOr("EBATS_LOG_LEVEL", "info"),
           "trace, debug, info, warn, error [EBATS_LOG_LEVEL]");
 
@@ -33,6 +42,14 @@ absl::StatusOr<BrokerConfig> BrokerConfigFromFlags() {
                          amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url)));
   EBATS_ASSIGN_OR_RETURN(config.queue_type,
                          amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type)));
+  const std::string limit = absl::GetFlag(FLAGS_delivery_limit);
+  if (!absl::SimpleAtoi(limit, &config.delivery_limit) ||
+      config.delivery_limit < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--delivery_limit (EBATS_DELIVERY_LIMIT) must be a whole number of "
+        "at least 1, not \"",
+        limit, "\""));
+  }
   return config;
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/amqp/broker_url.h"
+#include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
 #include "libs/amqp/topology.h"
 #include "libs/metrics/broker_metrics.h"
@@ -30,6 +31,7 @@ void Init(int argc, char** argv, const std::string& program,
 struct BrokerConfig {
   std::vector<amqp::BrokerUrl> brokers;
   amqp::QueueType queue_type = amqp::QueueType::kQuorum;
+  int delivery_limit = amqp::kDefaultDeliveryLimit;
 };
 absl::StatusOr<BrokerConfig> BrokerConfigFromFlags();
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "libs/common/status_macros.h"
+#include "libs/domain/dispatch_plan.h"
 #include "libs/domain/registration.h"
 #include "libs/domain/task_state.h"
 
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_event ON tasks (event_id);
 CREATE INDEX IF NOT EXISTS tasks_by_topic_state ON tasks (topic, state);
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  event_id TEXT PRIMARY KEY, generation INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (
   id TEXT PRIMARY KEY, spec BLOB NOT NULL, last_heartbeat_ms INTEGER NOT NULL);
 )sql";
@@ -207,6 +211,39 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
       dispatched->Reset();
       outcomes->push_back(was_dispatched ? InsertOutcome::kExistsDispatched
                                          : InsertOutcome::kExistsNotDispatched);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Store::KeyGenerations(
+    const std::vector<std::pair<std::string, int64_t>>& events,
+    int64_t window_ms, std::vector<int>* generations) {
+  absl::MutexLock lock(&mu_);
+  generations->clear();
+  EBATS_ASSIGN_OR_RETURN(
+      auto get, db_->Prepare("SELECT generation, started_ms FROM "
+                             "idempotency_keys WHERE event_id = ?"));
+  EBATS_ASSIGN_OR_RETURN(
+      auto put,
+      db_->Prepare("INSERT OR REPLACE INTO idempotency_keys (event_id, "
+                   "generation, started_ms) VALUES (?, ?, ?)"));
+  return InTransaction(*db_, [&]() -> absl::Status {
+    for (const auto& [event_id, publish_time_ms] : events) {
+      get->Bind(1, event_id);
+      EBATS_ASSIGN_OR_RETURN(bool known, get->Step());
+      const int generation = known ? static_cast<int>(get->Int(0)) : 0;
+      const int64_t started_ms = known ? get->Int(1) : 0;
+      get->Reset();
+      domain::KeyGeneration next = domain::NextKeyGeneration(
+          known, generation, started_ms, publish_time_ms, window_ms);
+      if (next.changed) {
+        put->Bind(1, event_id)
+            .Bind(2, int64_t{next.generation})
+            .Bind(3, next.started_ms);
+        EBATS_RETURN_IF_ERROR(put->Run());
+      }
+      generations->push_back(next.generation);
     }
     return absl::OkStatus();
   });

@@ -67,6 +67,13 @@ class Store {
   // task what was found. `outcomes` gets one entry per task.
   absl::Status InsertTasks(const std::vector<v1::Task>& tasks,
                            std::vector<InsertOutcome>* outcomes);
+  // For each keyed event (event id, publish time), in order: the generation
+  // of its idempotency key (domain::NextKeyGeneration with `window_ms`),
+  // recording generations that start. One row per distinct key is kept for
+  // good: forgetting a key would reuse generation 0's task ids.
+  absl::Status KeyGenerations(
+      const std::vector<std::pair<std::string, int64_t>>& events,
+      int64_t window_ms, std::vector<int>* generations);
   // Marks tasks as confirmed on ebats.ntask.
   absl::Status MarkDispatched(const std::vector<std::string>& task_ids,
                               int64_t now_ms);

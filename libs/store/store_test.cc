@@ -276,5 +276,20 @@ TEST(StoreTest, WorkersHeartbeat) {
   EXPECT_EQ((*workers)[0].last_heartbeat_ms(), 42);
 }
 
+TEST(StoreTest, IdempotencyKeyGenerationsAreRemembered) {
+  auto store = OpenMemory();
+  std::vector<int> generations;
+  ASSERT_TRUE(store
+                  ->KeyGenerations({{"k1", 1000}, {"k1", 1500}, {"k2", 1500},
+                                    {"k1", 2100}, {"k1", 2200}},
+                                   1000, &generations)
+                  .ok());
+  EXPECT_EQ(generations, (std::vector<int>{0, 0, 0, 1, 1}));
+  // A late redelivery of the first event joins the current generation: a
+  // duplicate, never a new event.
+  ASSERT_TRUE(store->KeyGenerations({{"k1", 1000}}, 1000, &generations).ok());
+  EXPECT_EQ(generations, (std::vector<int>{1}));
+}
+
 }  // namespace
 }  // namespace ebats::store

@@ -47,7 +47,8 @@ Worker::Worker(WorkerOptions options)
   session.connection_name = absl::StrCat("ebats-worker ", id_);
   session.prefetch = static_cast<uint16_t>(
       options_.prefetch > 0 ? options_.prefetch : 2 * options_.concurrency);
-  session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics);
+  session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
+                                          options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
 }
 
@@ -188,7 +189,23 @@ struct Worker::Run {
   int64_t start_us = 0;
   int64_t deadline_us = 0;
   std::atomic<bool> finished{false};
+  // Not run: over the delivery limit.
+  bool poisoned = false;
 };
+
+// Set by quorum queues on a redelivery: earlier deliveries without an ack.
+constexpr char kDeliveryCountHeader[] = "x-delivery-count";
+// Classic queues: how long a counted redelivery waits before it runs.
+constexpr int64_t kClassicRedeliveryDelayMs = 1000;
+
+int64_t Worker::DeliveryNumber(const amqp::Delivery& delivery,
+                               const v1::TaskMessage& task) const {
+  if (options_.queue_type == amqp::QueueType::kQuorum) {
+    // Quorum queues count earlier deliveries that ended without an ack.
+    return 1 + delivery.IntHeader(kDeliveryCountHeader, 0);
+  }
+  return std::max(task.deliveries(), 1) + (delivery.redelivered ? 1 : 0);
+}
 
 void Worker::Process(amqp::Delivery delivery) {
   auto decoded = codec::DecodeTask(delivery);
@@ -202,9 +219,28 @@ void Worker::Process(amqp::Delivery delivery) {
              TaskReport());
     return;
   }
+  const int64_t delivery_number = DeliveryNumber(delivery, *decoded);
+  if (delivery.redelivered &&
+      options_.queue_type == amqp::QueueType::kClassic &&
+      delivery_number <= options_.delivery_limit) {
+    // Classic queues do not count deliveries: re-publish the task with its
+    // count and drop this delivery once the copy is confirmed. The copy
+    // takes the delay path, due in a second: a crash loop backs off, and the
+    // ack of this delivery is long through before the copy can run (an ack
+    // lost with a crashing process would otherwise bring back the uncounted
+    // original).
+    v1::TaskMessage copy = *decoded;
+    copy.set_deliveries(static_cast<int32_t>(delivery_number));
+    const int64_t now_ms = options_.clock->NowMs();
+    copy.set_due_time_ms(now_ms + kClassicRedeliveryDelayMs);
+    Complete(delivery.tag(), {codec::EncodeDelayed(copy, now_ms)},
+             TaskReport());
+    return;
+  }
   auto run = std::make_shared<Run>();
   run->handle = delivery.tag();
   run->task = *std::move(decoded);
+  run->poisoned = delivery_number > options_.delivery_limit;
   const v1::TaskMessage& task = run->task;
   run->context = TaskContext{
       task.task_id(),    task.event_id(),     task.event(),
@@ -222,6 +258,21 @@ void Worker::Process(amqp::Delivery delivery) {
                    : absl::ToInt64Milliseconds(options_.task_timeout),
                kMaxTaskTimeoutMs);
   run->deadline_us = run->start_us + timeout_ms * 1000;
+  if (run->poisoned) {
+    spdlog::error(
+        "worker {}: task {} ({}) was delivered {} times without an outcome "
+        "(limit {}); dead with reason poison, not run",
+        id_, task.task_id(), task.task(), delivery_number - 1,
+        options_.delivery_limit);
+    Finish(*run,
+           Result::Fail(absl::StrCat(
+               "delivered ", delivery_number - 1,
+               " times without an outcome (each run ended with its worker "
+               "gone); delivery limit ",
+               options_.delivery_limit)),
+           /*timed_out=*/false);
+    return;
+  }
   metrics_.Started(task.topic(),
                    absl::Milliseconds(run->start_ms - task.publish_time_ms()),
                    absl::Milliseconds(run->start_ms - task.due_time_ms()));
@@ -301,7 +352,9 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
   result.set_message(outcome.message());
 
   std::vector<amqp::Message> messages;
-  if (outcome.outcome() == v1::OUTCOME_FAILED) {
+  if (run.poisoned) {
+    result.set_dead_reason("poison");
+  } else if (outcome.outcome() == v1::OUTCOME_FAILED) {
     result.set_dead_reason("failed");
   } else if (outcome.outcome() == v1::OUTCOME_RETRY) {
     if (run.context.attempt >= run.context.max_attempts) {

@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
 #include "libs/worker/handler.h"
@@ -62,6 +63,13 @@ struct WorkerOptions {
   // returns, and its result is then dropped. Capped at 25 min, below
   // RabbitMQ's 30 min consumer_timeout.
   absl::Duration task_timeout = absl::Minutes(10);
+  // Deliveries of one task without an outcome (the process crashed or lost
+  // its connection mid-run each time) before the task is dead with reason
+  // "poison" instead of running again. Must match the other services (see
+  // amqp::kDefaultDeliveryLimit). Quorum queues count (x-delivery-count);
+  // with classic queues the worker counts, re-publishing a redelivered task
+  // with its count through the delay path (due a second later).
+  int delivery_limit = amqp::kDefaultDeliveryLimit;
   // Not owned; must outlive the Worker.
   const Clock* clock = &Clock::Real();
 };
@@ -107,6 +115,9 @@ class Worker {
   void PoolLoop();
   struct Run;
   void Process(amqp::Delivery delivery);
+  // Which delivery of its task this is (1 = first), as far as known.
+  int64_t DeliveryNumber(const amqp::Delivery& delivery,
+                         const v1::TaskMessage& task) const;
   Result RunHandler(const TaskContext& context);
   // Reports `outcome` of `run` (retry or dead-letter messages included).
   void Finish(const Run& run, const Result& outcome, bool timed_out);

@@ -37,6 +37,7 @@ absl::StatusOr<v1::EventMessage> BuildEvent(
   event.set_event(request.event());
   event.set_params(std::move(params));
   event.set_publish_time_ms(now_ms);
+  event.set_keyed(!request.idempotency_key().empty());
   return event;
 }
 

@@ -32,12 +32,13 @@ struct Join {
 
 Dispatcher::Dispatcher(amqp::Session& session, store::Store& store,
                        Registrations& registrations, SchedulerMetrics& metrics,
-                       const Clock& clock)
+                       const Clock& clock, absl::Duration idempotency_window)
     : session_(session),
       store_(store),
       registrations_(registrations),
       metrics_(metrics),
-      clock_(clock) {}
+      clock_(clock),
+      idempotency_window_ms_(absl::ToInt64Milliseconds(idempotency_window)) {}
 
 Dispatcher::~Dispatcher() { Shutdown(); }
 
@@ -64,20 +65,45 @@ void Dispatcher::Run() {
 
 void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   const int64_t now_ms = clock_.NowMs();
-  std::vector<Item> items;
-  std::vector<v1::Task> all;
+  std::vector<std::pair<amqp::Delivery, v1::SchedulerInput>> inputs;
+  inputs.reserve(batch.size());
+  std::vector<std::pair<std::string, int64_t>> keyed;
   for (auto& delivery : batch) {
     auto input = codec::DecodeSchedulerInput(delivery);
     if (!input.ok()) {
       SendToPoison(session_, delivery, input.status(), metrics_);
       continue;
     }
+    if (input->has_event() && input->event().keyed()) {
+      keyed.emplace_back(input->event().event_id(),
+                         input->event().publish_time_ms());
+    }
+    inputs.emplace_back(std::move(delivery), *std::move(input));
+  }
+  std::vector<int> generations;
+  if (!keyed.empty()) {
+    absl::Status s =
+        store_.KeyGenerations(keyed, idempotency_window_ms_, &generations);
+    if (!s.ok()) {
+      spdlog::error("scheduler: cannot look up idempotency keys: {}",
+                    s.ToString());
+      for (auto& [delivery, input] : inputs)
+        session_.Reject(delivery, /*requeue=*/true);
+      absl::SleepFor(absl::Seconds(1));
+      return;
+    }
+  }
+  size_t next_keyed = 0;
+  std::vector<Item> items;
+  std::vector<v1::Task> all;
+  for (auto& [delivery, input] : inputs) {
     Item item{std::move(delivery), {}};
-    if (input->has_event()) {
-      const v1::EventMessage& event = input->event();
+    if (input.has_event()) {
+      const v1::EventMessage& event = input.event();
       metrics_.received_by_event.Get({{"event", event.event()}}).Increment();
-      item.tasks =
-          domain::PlanTasks(event, registrations_.Match(event.event()), now_ms);
+      item.tasks = domain::PlanTasks(
+          event, registrations_.Match(event.event()), now_ms,
+          event.keyed() ? generations[next_keyed++] : 0);
       if (item.tasks.empty()) {
         metrics_.events_unmatched.Add({{"event", event.event()}}).Increment();
         session_.Ack(item.delivery);
@@ -85,7 +111,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       }
     } else {
       item.tasks.push_back(
-          domain::TaskFromRequest(input->task_request(), now_ms));
+          domain::TaskFromRequest(input.task_request(), now_ms));
     }
     all.insert(all.end(), item.tasks.begin(), item.tasks.end());
     items.push_back(std::move(item));
@@ -108,9 +134,14 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   size_t index = 0;
   for (auto& item : items) {
     std::vector<const v1::Task*> to_send;
-    for (const v1::Task& task : item.tasks) {
-      if (outcomes[index++] != store::InsertOutcome::kExistsDispatched)
-        to_send.push_back(&task);
+    {
+      absl::MutexLock lock(&mu_);
+      for (const v1::Task& task : item.tasks) {
+        if (outcomes[index++] != store::InsertOutcome::kExistsDispatched &&
+            in_flight_.insert(task.id()).second) {
+          to_send.push_back(&task);
+        }
+      }
     }
     if (to_send.empty()) {
       metrics_.events_duplicate.Increment();
@@ -123,6 +154,8 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
           topics_ready && registrations_.EnsureTopic(task->topic()).ok();
     }
     if (!topics_ready) {
+      absl::MutexLock lock(&mu_);
+      for (const v1::Task* task : to_send) in_flight_.erase(task->id());
       session_.Reject(item.delivery, /*requeue=*/true);
       continue;
     }
@@ -143,6 +176,8 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
               dispatched_.push_back(id);
             } else {
               join->failed = true;
+              absl::MutexLock lock(&mu_);
+              in_flight_.erase(id);
             }
             if (join->remaining.fetch_sub(1) > 1) return;
             if (join->failed) {
@@ -168,6 +203,8 @@ void Dispatcher::FlushDispatched() {
     spdlog::warn("scheduler: cannot mark {} tasks dispatched: {}", ids.size(),
                  status.ToString());
   }
+  absl::MutexLock lock(&mu_);
+  for (const auto& id : ids) in_flight_.erase(id);
 }
 
 }  // namespace ebats::scheduler

@@ -12,6 +12,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "libs/amqp/session.h"
+#include "absl/container/flat_hash_set.h"
 #include "libs/common/clock.h"
 #include "libs/store/store.h"
 #include "services/scheduler/batch_queue.h"
@@ -23,9 +24,13 @@ namespace ebats::scheduler {
 class Dispatcher {
  public:
   // All arguments must outlive the Dispatcher.
+  // Events with the same idempotency key within `idempotency_window` of
+  // the key's first event are one event: their tasks are created and run
+  // once.
   Dispatcher(amqp::Session& session, store::Store& store,
              Registrations& registrations, SchedulerMetrics& metrics,
-             const Clock& clock = Clock::Real());
+             const Clock& clock = Clock::Real(),
+             absl::Duration idempotency_window = absl::Hours(24));
   ~Dispatcher();
 
   // The session's delivery handler for the input queue; never blocks.
@@ -47,11 +52,17 @@ class Dispatcher {
   Registrations& registrations_;
   SchedulerMetrics& metrics_;
   const Clock& clock_;
+  const int64_t idempotency_window_ms_;
   BatchQueue<amqp::Delivery> queue_;
   std::thread thread_;
   absl::Mutex mu_;
   // Confirmed tasks waiting to be marked dispatched in the store.
   std::vector<std::string> dispatched_ ABSL_GUARDED_BY(mu_);
+  // Tasks published and not yet recorded as dispatched. A duplicate event
+  // (same idempotency key) arriving meanwhile must not send them again; the
+  // first event's input stays unacked until they are confirmed, so a failure
+  // brings that one back.
+  absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ebats::scheduler

@@ -29,6 +29,10 @@ ABSL_FLAG(std::string, data_dir, ebats::EnvOr("EBATS_DATA_DIR", "ebats-data"),
 ABSL_FLAG(std::string, db, "",
           "SQLite store file; default <data_dir>/scheduler.db");
 ABSL_FLAG(int, prefetch, 512, "unacked input and result messages held at once");
+ABSL_FLAG(absl::Duration, idempotency_window, absl::Hours(24),
+          "events with the same idempotency key within this time of the "
+          "key's first event are one event (dispatched once), on any gateway "
+          "replica; a later one is a new event");
 ABSL_FLAG(
     int, due_prefetch, 30000,
     "due tasks held at once (<= 65535); cover (tasks due per second) x 5 s");
@@ -78,16 +82,20 @@ int main(int argc, char** argv) {
     }
     for (const auto& r : *existing) {
       session_options.topology.Merge(
-          amqp::TopicTopology(broker->queue_type, r.topic()));
+          amqp::TopicTopology(broker->queue_type, r.topic(),
+                              broker->delivery_limit));
     }
   }
   amqp::Session session(session_options);
-  scheduler::Registrations registrations(**store, session, broker->queue_type);
+  scheduler::Registrations registrations(**store, session, broker->queue_type,
+                                         broker->delivery_limit);
   if (absl::Status s = registrations.Load(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return 1;
   }
-  scheduler::Dispatcher dispatcher(session, **store, registrations, metrics);
+  scheduler::Dispatcher dispatcher(session, **store, registrations, metrics,
+                                   Clock::Real(),
+                                   absl::GetFlag(FLAGS_idempotency_window));
   scheduler::ResultRecorder recorder(session, **store, metrics);
   scheduler::DueStage due_stage(session, **store, registrations, metrics);
   session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {

@@ -12,8 +12,12 @@
 namespace ebats::scheduler {
 
 Registrations::Registrations(store::Store& store, amqp::Session& session,
-                             amqp::QueueType queue_type)
-    : store_(store), session_(session), queue_type_(queue_type) {}
+                             amqp::QueueType queue_type,
+                             int delivery_limit)
+    : store_(store),
+      session_(session),
+      queue_type_(queue_type),
+      delivery_limit_(delivery_limit) {}
 
 absl::Status Registrations::Load() {
   EBATS_ASSIGN_OR_RETURN(auto all, store_.ListRegistrations(""));
@@ -30,7 +34,7 @@ amqp::Topology Registrations::TopicsTopology() const {
   absl::MutexLock lock(&mu_);
   amqp::Topology topology;
   for (const auto& topic : topics_)
-    topology.Merge(amqp::TopicTopology(queue_type_, topic));
+    topology.Merge(amqp::TopicTopology(queue_type_, topic, delivery_limit_));
   return topology;
 }
 
@@ -80,7 +84,7 @@ absl::Status Registrations::EnsureTopic(const std::string& topic) {
     absl::Status status;
   };
   auto outcome = std::make_shared<Outcome>();
-  session_.Declare(amqp::TopicTopology(queue_type_, topic),
+  session_.Declare(amqp::TopicTopology(queue_type_, topic, delivery_limit_),
                    [outcome](absl::Status s) {
                      outcome->status = std::move(s);
                      outcome->done.Notify();

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "ebats/v1/types.pb.h"
+#include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
 #include "libs/amqp/topology.h"
 #include "libs/store/store.h"
@@ -22,7 +23,8 @@ namespace ebats::scheduler {
 class Registrations {
  public:
   Registrations(store::Store& store, amqp::Session& session,
-                amqp::QueueType queue_type);
+                amqp::QueueType queue_type,
+                int delivery_limit = amqp::kDefaultDeliveryLimit);
 
   // Loads the index from the store. Call once before use.
   absl::Status Load();
@@ -44,6 +46,7 @@ class Registrations {
   store::Store& store_;
   amqp::Session& session_;
   const amqp::QueueType queue_type_;
+  const int delivery_limit_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::vector<v1::Registration>> by_event_
       ABSL_GUARDED_BY(mu_);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   worker::WorkerOptions options;
   options.brokers = broker->brokers;
   options.queue_type = broker->queue_type;
+  options.delivery_limit = broker->delivery_limit;
   options.topics =
       absl::StrSplit(absl::GetFlag(FLAGS_topics), ',', absl::SkipWhitespace());
   options.concurrency = absl::GetFlag(FLAGS_concurrency);

@@ -65,27 +65,48 @@ absl::Status EbatsStack::StartService(const std::string& name,
       binary, absl::StrCat("--listen=127.0.0.1:", grpc_port),
       "--metrics_addr=127.0.0.1:0", absl::StrCat("--amqp_url=", amqp_url_),
       absl::StrCat("--queue_type=", queue_type_)};
+  argv.insert(argv.end(), common_flags_.begin(), common_flags_.end());
   argv.insert(argv.end(), flags.begin(), flags.end());
   auto child =
       ChildProcess::Start(argv, {}, absl::StrCat(dir_, "/", name, ".log"));
   if (!child.ok()) return child.status();
   services_[name] = *std::move(child);
-  if (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port), absl::Seconds(30),
-                  wait_serving_)) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(name, wait_serving_ ? " not SERVING" : " not answering",
-                     " within 30 s; see ", dir_, "/", name, ".log"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port),
+                     absl::Milliseconds(200), wait_serving_)) {
+    if (!Running(name)) {
+      return absl::AbortedError(
+          absl::StrCat(name, " exited; see ", dir_, "/", name, ".log"));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(name, wait_serving_ ? " not SERVING" : " not answering",
+                       " within 30 s; see ", dir_, "/", name, ".log"));
+    }
   }
   return absl::OkStatus();
 }
 
-absl::Status EbatsStack::StartScheduler() {
-  return StartService("scheduler", EBATS_SCHEDULER_BIN,
-                      {absl::StrCat("--data_dir=", dir_)}, scheduler_port_);
+absl::Status EbatsStack::StartScheduler(
+    const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> flags = {absl::StrCat("--data_dir=", dir_)};
+  flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+  return StartService("scheduler", EBATS_SCHEDULER_BIN, flags,
+                      scheduler_port_);
 }
 
 absl::Status EbatsStack::StartGateway() {
   return StartService("gateway", EBATS_GATEWAY_BIN, {}, gateway_port_);
+}
+
+absl::StatusOr<std::string> EbatsStack::StartGatewayReplica() {
+  const int port = FreePort();
+  if (absl::Status s = StartService(absl::StrCat("gateway-", port),
+                                    EBATS_GATEWAY_BIN, {}, port);
+      !s.ok()) {
+    return s;
+  }
+  return absl::StrCat("127.0.0.1:", port);
 }
 
 absl::Status EbatsStack::StartWorker(
@@ -116,6 +137,16 @@ absl::Status EbatsStack::Stop(const std::string& name) {
         absl::StrCat(name, " did not exit 0 on SIGTERM"));
   }
   return absl::OkStatus();
+}
+
+bool EbatsStack::Running(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end()) return false;
+  if (it->second.Wait(absl::ZeroDuration()).ok()) {
+    services_.erase(it);
+    return false;
+  }
+  return true;
 }
 
 absl::Status EbatsStack::Kill(const std::string& name) {

@@ -22,8 +22,10 @@ class EbatsStack {
   // Starts scheduler, gateway and one worker; waits until each one's gRPC
   // health says SERVING.
   absl::Status Start();
-  absl::Status StartScheduler();
+  absl::Status StartScheduler(const std::vector<std::string>& extra_flags = {});
   absl::Status StartGateway();
+  // Another gateway replica on a port of its own; returns its address.
+  absl::StatusOr<std::string> StartGatewayReplica();
   // Starts a worker on topic "demo" plus `extra_flags`; its service name is
   // then last_worker().
   absl::Status StartWorker(const std::vector<std::string>& extra_flags = {});
@@ -32,6 +34,12 @@ class EbatsStack {
   // health service to answer (a service whose broker is down is
   // NOT_SERVING but up).
   void set_wait_serving(bool wait) { wait_serving_ = wait; }
+  // Flags every service started from now on gets.
+  void set_common_flags(std::vector<std::string> flags) {
+    common_flags_ = std::move(flags);
+  }
+  // True while the service's process has not exited.
+  bool Running(const std::string& name);
   // SIGTERM to every service; returns the first non-zero exit code as an
   // error.
   absl::Status StopAll();
@@ -57,6 +65,7 @@ class EbatsStack {
   std::map<std::string, ChildProcess> services_;
   std::string last_worker_;
   bool wait_serving_ = true;
+  std::vector<std::string> common_flags_;
   std::unique_ptr<client::Client> client_;
 };
 

@@ -13,14 +13,19 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "libs/amqp/ebats_topology.h"
+#include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/health_client.h"
 #include "tests/e2e/ebats_stack.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/harness/wait.h"
+#include "tests/integration/queue_probe.h"
 
 namespace ebats::testing {
 namespace {
@@ -232,6 +237,151 @@ TEST_F(FaultTest, WhileTheSchedulerIsDownWorkersRunAndNothingIsLost) {
   auto canceled = Get(created->task_id());
   EXPECT_EQ(canceled->state(), v1::TASK_STATE_CANCELED);
   EXPECT_EQ(canceled->runs(), 0);
+}
+
+TEST_F(FaultTest, UndecodableMessagesOnEveryInputGoToPoison) {
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  StartDrillWorker("w-poison");
+  Register("drill_event", kTask);
+  QueueProbe poison({domain::kPoisonQueue},
+                    amqp::SchedulerTopology(amqp::QueueType::kQuorum));
+  ASSERT_TRUE(poison.WaitUp());
+  const std::vector<std::pair<std::string, std::string>> inputs = {
+      {domain::kEventsExchange, "drill_event"},        // scheduler input
+      {"", domain::kResultsQueue},                      // worker reports
+      {"", domain::kDueQueue},                          // ladder output
+      {"", domain::TaskQueueName(kTopic)}};             // a task queue
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    amqp::Message garbage;
+    garbage.exchange = inputs[i].first;
+    garbage.routing_key = inputs[i].second;
+    garbage.body = absl::StrCat("\xff\xff garbage ", i);
+    garbage.message_id = absl::StrCat("garbage-", i);
+    ASSERT_TRUE(poison.session().PublishAndWait(garbage).ok());
+  }
+  auto parked = poison.WaitMatching(
+      [](const amqp::Delivery& d) {
+        return absl::StartsWith(d.body, "\xff\xff garbage");
+      },
+      inputs.size());
+  ASSERT_EQ(parked.size(), inputs.size());
+  for (const auto& d : parked) {
+    EXPECT_FALSE(d.StringHeader(domain::kHeaderPoisonReason).empty())
+        << d.body;
+  }
+  // Everything keeps working.
+  v1::PublishEventRequest event;
+  event.set_event("drill_event");
+  event.set_params("{}");
+  auto published = stack_->client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_TRUE(WaitState(domain::TaskIdFor(published->event_id(), kTopic, kTask),
+                        v1::TASK_STATE_SUCCEEDED));
+}
+
+TEST_F(FaultTest, IdempotencyKeyHoldsAcrossGatewayReplicasWithinItsWindow) {
+  ASSERT_TRUE(stack_->StartScheduler({"--idempotency_window=3s"}).ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  auto replica = stack_->StartGatewayReplica();
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  StartDrillWorker("w-idem");
+  Register("order_paid", kTask);
+  client::ClientOptions options;
+  options.gateway_address = *replica;
+  client::Client other(options);
+
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  request.set_params("{}");
+  request.set_idempotency_key("order-42-paid");
+  auto first = stack_->client().PublishEvent(request);
+  auto second = other.PublishEvent(request);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->event_id(), second->event_id());
+  const std::string id = domain::TaskIdFor(first->event_id(), kTopic, kTask);
+  ASSERT_TRUE(WaitState(id, v1::TASK_STATE_SUCCEEDED));
+
+  v1::ListTasksRequest list;
+  list.set_event_id(first->event_id());
+  auto count_tasks = [&] {
+    auto tasks = stack_->client().ListTasks(list);
+    return tasks.ok() ? tasks->tasks_size() : -1;
+  };
+  // The scheduler takes its input in order: once an event published after
+  // the duplicate has its task, the duplicate has been handled.
+  v1::PublishEventRequest marker = request;
+  marker.clear_idempotency_key();
+  auto marked = other.PublishEvent(marker);
+  ASSERT_TRUE(marked.ok());
+  ASSERT_TRUE(WaitState(domain::TaskIdFor(marked->event_id(), kTopic, kTask),
+                        v1::TASK_STATE_SUCCEEDED));
+  EXPECT_EQ(count_tasks(), 1);
+  EXPECT_EQ(Get(id)->runs(), 1);
+
+  // After the window the key names a new event: same event id, new task.
+  absl::SleepFor(absl::Seconds(3));
+  auto later = other.PublishEvent(request);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->event_id(), first->event_id());
+  const std::string next_id =
+      domain::TaskIdFor(first->event_id(), kTopic, kTask, 1);
+  EXPECT_TRUE(WaitState(next_id, v1::TASK_STATE_SUCCEEDED));
+  EXPECT_EQ(count_tasks(), 2);
+}
+
+// A handler that aborts its worker every time: each run crashes a fresh
+// worker until the task reaches the delivery limit, then it is dead with
+// reason "poison" without running again.
+void ExpectCrashLoopEndsAsPoison(EbatsStack& stack) {
+  constexpr int kLimit = 3;
+  stack.set_common_flags({absl::StrCat("--delivery_limit=", kLimit)});
+  ASSERT_TRUE(stack.StartScheduler().ok());
+  ASSERT_TRUE(stack.StartGateway().ok());
+  v1::RegisterTaskRequest registration;
+  registration.mutable_registration()->set_event("poison_pill");
+  registration.mutable_registration()->set_topic("poison");
+  registration.mutable_registration()->set_task("crashTask");
+  ASSERT_TRUE(stack.client().RegisterTask(registration).ok());
+  v1::PublishEventRequest event;
+  event.set_event("poison_pill");
+  event.set_params("{}");
+  auto published = stack.client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  const std::string id =
+      domain::TaskIdFor(published->event_id(), "poison", "crashTask");
+  auto dead = [&] {
+    auto task = stack.client().GetTask(id);
+    return task.ok() && task->state() == v1::TASK_STATE_DEAD;
+  };
+  int crashes = 0;
+  for (int i = 0; i < 3 * kLimit && !dead(); ++i) {
+    stack.StartWorker({"--topics=poison", "--drill_handlers"}).IgnoreError();
+    const std::string worker = stack.last_worker();
+    WaitFor([&] { return !stack.Running(worker) || dead(); },
+            absl::Seconds(30));
+    if (!stack.Running(worker)) ++crashes;
+  }
+  ASSERT_TRUE(WaitFor(dead, absl::Seconds(30)));
+  auto task = stack.client().GetTask(id);
+  EXPECT_EQ(task->dead_reason(), "poison");
+  EXPECT_NE(task->message().find("delivery limit 3"), std::string::npos)
+      << task->message();
+  EXPECT_EQ(crashes, kLimit);
+  // The worker that stopped it is still up.
+  EXPECT_TRUE(stack.Running(stack.last_worker()));
+}
+
+TEST_F(FaultTest, CrashingHandlerEndsDeadAsPoisonWithQuorumQueues) {
+  ExpectCrashLoopEndsAsPoison(*stack_);
+}
+
+TEST_F(FaultTest, CrashingHandlerEndsDeadAsPoisonWithClassicQueues) {
+  auto url = BrokerEnvironment::Node().AddVhost("classic-poison");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EbatsStack classic(*url, "classic");
+  ExpectCrashLoopEndsAsPoison(classic);
+  EXPECT_TRUE(classic.StopAll().ok());
 }
 
 // Publishes `count` events at a steady pace, counting what the gateway

@@ -96,4 +96,26 @@ absl::Status RabbitMqNode::Stop() {
 
 void RabbitMqNode::Kill() { server_.Kill(); }
 
+absl::Status RabbitMqNode::Ctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {absl::StrCat(kRabbitBin, "/rabbitmqctl"),
+                                   "-n", node_name_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto code = RunCommand(argv, Env(), dir_ + "/ctl.log", absl::Seconds(60));
+  if (!code.ok() || *code != 0) {
+    return absl::InternalError(absl::StrCat("rabbitmqctl ", args.front(),
+                                            " failed; see ", dir_, "/ctl.log"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RabbitMqNode::AddVhost(const std::string& vhost) {
+  if (absl::Status s = Ctl({"add_vhost", vhost}); !s.ok()) return s;
+  if (absl::Status s =
+          Ctl({"set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"});
+      !s.ok()) {
+    return s;
+  }
+  return absl::StrCat(url(), vhost);
+}
+
 }  // namespace ebats::testing

@@ -6,8 +6,10 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "tests/harness/process.h"
 
 namespace ebats::testing {
@@ -24,6 +26,11 @@ class RabbitMqNode {
   absl::Status Stop();
   // SIGKILL of the whole node.
   void Kill();
+  // Runs rabbitmqctl against the node.
+  absl::Status Ctl(const std::vector<std::string>& args);
+  // Adds a virtual host guest may use; returns its URL. Lets one node hold
+  // several independent ebats topologies (e.g. quorum and classic).
+  absl::StatusOr<std::string> AddVhost(const std::string& vhost);
 
   int amqp_port() const { return amqp_port_; }
   // amqp://guest:guest@127.0.0.1:<port>/ (guest works on loopback).
