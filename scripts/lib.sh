@@ -9,7 +9,7 @@ EBATS_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librabbitmq-dev prometheus-cpp-dev libabsl-dev libsqlite3-dev libssl-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
-  rabbitmq-server curl
+  rabbitmq-server curl openssl clang libclang-rt-14-dev
 )
 
 # Installs whatever of EBATS_PACKAGES is missing (needs root and apt).
