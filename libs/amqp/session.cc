@@ -2,7 +2,9 @@
 
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -79,13 +81,11 @@ class Session::Connection {
 
   absl::Status Open() {
     const std::string op = absl::StrCat("amqp.Connect ", url_.Redacted());
-    if (url_.tls) {
-      return absl::UnimplementedError(
-          absl::StrCat(op, ": amqps:// is not supported yet"));
-    }
-    amqp_socket_t* socket = amqp_tcp_socket_new(conn_);
+    amqp_socket_t* socket =
+        url_.tls ? amqp_ssl_socket_new(conn_) : amqp_tcp_socket_new(conn_);
     if (socket == nullptr)
       return absl::InternalError(absl::StrCat(op, ": no socket"));
+    if (url_.tls) EBATS_RETURN_IF_ERROR(ConfigureTls(socket, op));
     timeval tv = absl::ToTimeval(s_.options_.io_timeout);
     int rc =
         amqp_socket_open_noblock(socket, url_.host.c_str(), url_.port, &tv);
@@ -107,6 +107,39 @@ class Session::Connection {
     EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), op));
     amqp_channel_open(conn_, kAdminChannel);
     return Check(amqp_get_rpc_reply(conn_), op);
+  }
+
+  // Verification on, with the configured CA (or the system's) and client
+  // certificate. Errors name the file.
+  absl::Status ConfigureTls(amqp_socket_t* socket, const std::string& op) {
+    const AmqpTls& tls = s_.options_.tls;
+    amqp_ssl_socket_set_verify_peer(socket, 1);
+    amqp_ssl_socket_set_verify_hostname(socket, 1);
+    if (tls.ca_file.empty()) {
+      auto* context =
+          static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+      if (context == nullptr ||
+          SSL_CTX_set_default_verify_paths(context) != 1) {
+        return absl::InternalError(
+            absl::StrCat(op, ": cannot load the system's CA certificates"));
+      }
+    } else if (int rc =
+                   amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str());
+               rc != AMQP_STATUS_OK) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          op, ": cannot load CA file ", tls.ca_file, ": ",
+          amqp_error_string2(rc)));
+    }
+    if (!tls.cert_file.empty()) {
+      if (int rc = amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
+                                           tls.key_file.c_str());
+          rc != AMQP_STATUS_OK) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            op, ": cannot load client certificate ", tls.cert_file, " / key ",
+            tls.key_file, ": ", amqp_error_string2(rc)));
+      }
+    }
+    return absl::OkStatus();
   }
 
   // Declares `topology` on the admin channel. A refused declaration reopens
@@ -378,7 +411,14 @@ class Session::Connection {
         Settle(
             nack->delivery_tag, nack->multiple,
             absl::InternalError("amqp.Publish: the broker nacked the message"));
-        return absl::OkStatus();
+        // ebats sets no queue length limits, so a nack means a queue could
+        // not take the message (a quorum queue without a leader). A channel
+        // that met a leaderless queue can keep nacking after a new leader is
+        // elected (seen with RabbitMQ 3.10 when a cluster node dies), so
+        // start afresh: the reconnect backoff keeps this from spinning.
+        return absl::UnavailableError(
+            "amqp.Publish: the broker nacked a publish (a queue without a "
+            "leader?); reconnecting");
       }
       case AMQP_BASIC_RETURN_METHOD:
         return OnReturn(frame.channel, *static_cast<const amqp_basic_return_t*>(

@@ -76,8 +76,19 @@ struct Delivery {
   int64_t IntHeader(absl::string_view key, int64_t fallback = 0) const;
 };
 
+// PEM files for amqps:// URLs. The broker's certificate is always verified,
+// host name included: against `ca_file`, or the system's trust store when it
+// is empty.
+struct AmqpTls {
+  std::string ca_file;
+  std::string cert_file;  // optional client certificate
+  std::string key_file;
+};
+
 struct SessionOptions {
   std::vector<BrokerUrl> brokers;
+  // Used for the amqps:// ones among `brokers`.
+  AmqpTls tls;
   // Shown as the connection name in the broker's management tools.
   std::string connection_name = "ebats";
   int heartbeat_seconds = 10;
@@ -98,7 +109,8 @@ class Session {
   using DeliveryHandler = std::function<void(Delivery)>;
   // Runs once with the publish's fate: OK once the broker confirmed it;
   // UNAVAILABLE when not connected or the connection was lost before the
-  // confirm; INTERNAL when the broker nacked it; NOT_FOUND when it was
+  // confirm; INTERNAL when the broker nacked it (the session then
+  // reconnects: see HandleFrame); NOT_FOUND when it was
   // returned as unroutable (or the exchange does not exist). Runs on the
   // Session thread, or at once on the caller's thread when not connected.
   using Completion = std::function<void(absl::Status)>;

@@ -7,10 +7,15 @@
 namespace ebats::client {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
-  gateway_ = v1::EventGateway::NewStub(grpc::CreateChannel(
-      options_.gateway_address, grpc::InsecureChannelCredentials()));
-  scheduler_ = v1::Scheduler::NewStub(grpc::CreateChannel(
-      options_.scheduler_address, grpc::InsecureChannelCredentials()));
+  auto credentials = rpc::MakeChannelCredentials(options_.tls);
+  if (!credentials.ok()) {
+    setup_ = credentials.status();
+    credentials = grpc::InsecureChannelCredentials();  // never used
+  }
+  gateway_ = v1::EventGateway::NewStub(
+      grpc::CreateChannel(options_.gateway_address, *credentials));
+  scheduler_ = v1::Scheduler::NewStub(
+      grpc::CreateChannel(options_.scheduler_address, *credentials));
 }
 
 template <typename Stub, typename Request, typename Response>
@@ -19,9 +24,14 @@ absl::StatusOr<Response> Client::Call(
     grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
                                  Response*),
     const Request& request) {
+  if (!setup_.ok()) return setup_;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        absl::ToChronoMilliseconds(options_.timeout));
+  if (!options_.token.empty()) {
+    context.AddMetadata(rpc::kAuthorizationHeader,
+                        rpc::BearerValue(options_.token));
+  }
   Response response;
   grpc::Status status = (stub.*method)(&context, request, &response);
   if (!status.ok()) return rpc::FromGrpcStatus(status);

@@ -3,7 +3,8 @@
 // deadline and returns absl::Status with the server's code and message.
 //
 // Thread-safe; one Client can be shared by many threads. Connections are made
-// lazily, so constructing a Client never fails.
+// lazily, so constructing a Client never fails (unreadable TLS files make
+// every call fail with INVALID_ARGUMENT saying so).
 #ifndef EBATS_LIBS_CLIENT_CLIENT_H_
 #define EBATS_LIBS_CLIENT_CLIENT_H_
 
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "ebats/v1/gateway.grpc.pb.h"
 #include "ebats/v1/scheduler.grpc.pb.h"
+#include "libs/rpc/security.h"
 
 namespace ebats::client {
 
@@ -22,6 +24,10 @@ struct ClientOptions {
   std::string scheduler_address = "127.0.0.1:7402";
   // Deadline of each call.
   absl::Duration timeout = absl::Seconds(10);
+  // TLS toward both services (plaintext when tls.ca_file is empty).
+  rpc::ClientTls tls;
+  // Bearer token sent with every call; empty: none.
+  std::string token;
 };
 
 class Client {
@@ -65,6 +71,7 @@ class Client {
   const ClientOptions options_;
   std::unique_ptr<v1::EventGateway::Stub> gateway_;
   std::unique_ptr<v1::Scheduler::Stub> scheduler_;
+  absl::Status setup_;
 };
 
 }  // namespace ebats::client

@@ -12,9 +12,11 @@
 namespace ebats::rpc {
 
 absl::StatusOr<bool> CheckServing(const std::string& address,
-                                  absl::Duration timeout) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+                                  absl::Duration timeout,
+                                  const ClientTls& tls) {
+  auto credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateChannel(address, *credentials);
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +

@@ -7,14 +7,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/rpc/security.h"
 
 namespace ebats::rpc {
 
 // True when the server at `address` reports SERVING for the overall status;
 // false for NOT_SERVING; an error (UNAVAILABLE, DEADLINE_EXCEEDED, ...) when
-// it cannot be asked.
+// it cannot be asked. Health needs no token; `tls` for a TLS server.
 absl::StatusOr<bool> CheckServing(const std::string& address,
-                                  absl::Duration timeout);
+                                  absl::Duration timeout,
+                                  const ClientTls& tls = {});
 
 }  // namespace ebats::rpc
 

@@ -43,12 +43,13 @@ class CallCounterFactory
 
 absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
     const ServerOptions& options, const std::vector<grpc::Service*>& services) {
+  auto credentials = MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto running = std::unique_ptr<RunningServer>(new RunningServer());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
-                           &running->port_);
+  builder.AddListeningPort(options.address, *credentials, &running->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

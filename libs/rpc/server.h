@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "libs/rpc/security.h"
 
 namespace ebats::rpc {
 
@@ -19,12 +20,15 @@ struct ServerOptions {
   std::string address;
   // Largest accepted request, in bytes.
   int max_receive_bytes = 4 * 1024 * 1024;
+  // Plaintext unless a certificate is set.
+  ServerTls tls;
 };
 
 class RunningServer {
  public:
   // Starts serving `services` (not owned; must outlive the server) with
-  // health NOT_SERVING. UNAVAILABLE when the address cannot be bound.
+  // health NOT_SERVING. UNAVAILABLE when the address cannot be bound;
+  // INVALID_ARGUMENT for unreadable TLS files.
   static absl::StatusOr<std::unique_ptr<RunningServer>> Start(
       const ServerOptions& options,
       const std::vector<grpc::Service*>& services);

@@ -23,6 +23,33 @@ ABSL_FLAG(std::string, delivery_limit,
           "deliveries of a task without an outcome (its worker crashed each "
           "time) before it is dead with reason poison; the same for every "
           "service, as it is a task queue argument [EBATS_DELIVERY_LIMIT]");
+ABSL_FLAG(std::string, amqp_ca, ebats::EnvOr("EBATS_AMQP_CA", ""),
+          "PEM CA of the broker's certificate for amqps:// URLs; empty: the "
+          "system's trust store [EBATS_AMQP_CA]");
+ABSL_FLAG(std::string, amqp_cert, ebats::EnvOr("EBATS_AMQP_CERT", ""),
+          "PEM client certificate for amqps:// [EBATS_AMQP_CERT]");
+ABSL_FLAG(std::string, amqp_key, ebats::EnvOr("EBATS_AMQP_KEY", ""),
+          "PEM key of --amqp_cert [EBATS_AMQP_KEY]");
+ABSL_FLAG(std::string, tls_cert, ebats::EnvOr("EBATS_TLS_CERT", ""),
+          "PEM certificate (chain): serve gRPC over TLS [EBATS_TLS_CERT]");
+ABSL_FLAG(std::string, tls_key, ebats::EnvOr("EBATS_TLS_KEY", ""),
+          "PEM private key of --tls_cert [EBATS_TLS_KEY]");
+ABSL_FLAG(std::string, tls_client_ca, ebats::EnvOr("EBATS_TLS_CLIENT_CA", ""),
+          "PEM CA: require gRPC clients to present a certificate it signed "
+          "[EBATS_TLS_CLIENT_CA]");
+ABSL_FLAG(std::string, tls_ca, ebats::EnvOr("EBATS_TLS_CA", ""),
+          "PEM CA that signed the other services' certificates: call them "
+          "over TLS [EBATS_TLS_CA]");
+ABSL_FLAG(std::string, tls_client_cert,
+          ebats::EnvOr("EBATS_TLS_CLIENT_CERT", ""),
+          "PEM client certificate for calls to other services "
+          "[EBATS_TLS_CLIENT_CERT]");
+ABSL_FLAG(std::string, tls_client_key, ebats::EnvOr("EBATS_TLS_CLIENT_KEY", ""),
+          "PEM key of --tls_client_cert [EBATS_TLS_CLIENT_KEY]");
+ABSL_FLAG(std::string, token_file, ebats::EnvOr("EBATS_TOKEN_FILE", ""),
+          "file holding the bearer token the gateway and scheduler require "
+          "(and the worker sends); EBATS_TOKEN gives it directly "
+          "[EBATS_TOKEN_FILE]");
 ABSL_FLAG(std::string, log_level, ebats::EnvOr("EBATS_LOG_LEVEL", "info"),
           "trace, debug, info, warn, error [EBATS_LOG_LEVEL]");
 
@@ -42,6 +69,8 @@ absl::StatusOr<BrokerConfig> BrokerConfigFromFlags() {
                          amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url)));
   EBATS_ASSIGN_OR_RETURN(config.queue_type,
                          amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type)));
+  config.tls = {absl::GetFlag(FLAGS_amqp_ca), absl::GetFlag(FLAGS_amqp_cert),
+                absl::GetFlag(FLAGS_amqp_key)};
   const std::string limit = absl::GetFlag(FLAGS_delivery_limit);
   if (!absl::SimpleAtoi(limit, &config.delivery_limit) ||
       config.delivery_limit < 1) {
@@ -50,6 +79,20 @@ absl::StatusOr<BrokerConfig> BrokerConfigFromFlags() {
         "at least 1, not \"",
         limit, "\""));
   }
+  return config;
+}
+
+absl::StatusOr<SecurityConfig> SecurityFromFlags() {
+  SecurityConfig config;
+  config.server.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  config.server.key_file = absl::GetFlag(FLAGS_tls_key);
+  config.server.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  config.client.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  config.client.cert_file = absl::GetFlag(FLAGS_tls_client_cert);
+  config.client.key_file = absl::GetFlag(FLAGS_tls_client_key);
+  EBATS_ASSIGN_OR_RETURN(config.token,
+                         rpc::LoadToken(absl::GetFlag(FLAGS_token_file),
+                                        EnvOr("EBATS_TOKEN", "")));
   return config;
 }
 

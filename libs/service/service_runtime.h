@@ -16,6 +16,7 @@
 #include "libs/amqp/topology.h"
 #include "libs/metrics/broker_metrics.h"
 #include "libs/metrics/endpoint.h"
+#include "libs/rpc/security.h"
 #include "libs/rpc/server.h"
 #include "prometheus/registry.h"
 
@@ -32,8 +33,22 @@ struct BrokerConfig {
   std::vector<amqp::BrokerUrl> brokers;
   amqp::QueueType queue_type = amqp::QueueType::kQuorum;
   int delivery_limit = amqp::kDefaultDeliveryLimit;
+  // For amqps:// URLs (--amqp_ca, --amqp_cert, --amqp_key).
+  amqp::AmqpTls tls;
 };
 absl::StatusOr<BrokerConfig> BrokerConfigFromFlags();
+
+// gRPC security from --tls_cert/--tls_key/--tls_client_ca (this service's
+// endpoint), --tls_ca/--tls_client_cert/--tls_client_key (calls to other
+// ebats services) and --token_file or EBATS_TOKEN (the bearer token the
+// gateway and scheduler require and the worker sends). INVALID_ARGUMENT for
+// an unreadable or empty token file.
+struct SecurityConfig {
+  rpc::ServerTls server;
+  rpc::ClientTls client;
+  std::string token;
+};
+absl::StatusOr<SecurityConfig> SecurityFromFlags();
 
 // A service's shared pieces: the metrics registry and endpoint, and broker
 // metrics. Health of `server` follows the session's connection.

@@ -5,9 +5,11 @@
 namespace ebats::worker {
 
 namespace {
-client::ClientOptions ClientFor(const std::string& scheduler_address) {
+client::ClientOptions ClientFor(const HeartbeaterOptions& heartbeater) {
   client::ClientOptions options;
-  options.scheduler_address = scheduler_address;
+  options.scheduler_address = heartbeater.scheduler_address;
+  options.tls = heartbeater.tls;
+  options.token = heartbeater.token;
   options.timeout = absl::Seconds(3);
   return options;
 }
@@ -17,7 +19,7 @@ Heartbeater::Heartbeater(HeartbeaterOptions options,
                          std::function<int()> in_flight)
     : options_(std::move(options)),
       in_flight_(std::move(in_flight)),
-      client_(ClientFor(options_.scheduler_address)) {}
+      client_(ClientFor(options_)) {}
 
 Heartbeater::~Heartbeater() { Shutdown(); }
 

@@ -16,6 +16,8 @@ namespace ebats::worker {
 
 struct HeartbeaterOptions {
   std::string scheduler_address;
+  rpc::ClientTls tls;
+  std::string token;
   v1::Worker worker;  // id set by the caller
   // Until the scheduler says otherwise.
   absl::Duration interval = absl::Seconds(5);

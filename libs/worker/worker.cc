@@ -44,6 +44,7 @@ Worker::Worker(WorkerOptions options)
   if (options_.concurrency < 1) options_.concurrency = 1;
   amqp::SessionOptions session;
   session.brokers = options_.brokers;
+  session.tls = options_.broker_tls;
   session.connection_name = absl::StrCat("ebats-worker ", id_);
   session.prefetch = static_cast<uint16_t>(
       options_.prefetch > 0 ? options_.prefetch : 2 * options_.concurrency);
@@ -95,6 +96,8 @@ absl::Status Worker::Start() {
   if (!options_.scheduler_address.empty()) {
     HeartbeaterOptions hb;
     hb.scheduler_address = options_.scheduler_address;
+    hb.tls = options_.scheduler_tls;
+    hb.token = options_.scheduler_token;
     hb.worker = Description();
     heartbeater_ = std::make_unique<Heartbeater>(
         std::move(hb), [this] { return in_flight(); });

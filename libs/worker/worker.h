@@ -40,6 +40,8 @@ namespace ebats::worker {
 
 struct WorkerOptions {
   std::vector<amqp::BrokerUrl> brokers;
+  // For amqps:// brokers.
+  amqp::AmqpTls broker_tls;
   amqp::QueueType queue_type = amqp::QueueType::kQuorum;
   // Topics to consume; at least one.
   std::vector<std::string> topics;
@@ -52,6 +54,9 @@ struct WorkerOptions {
   std::string worker_id;
   // Where to register and heartbeat; empty: do not register.
   std::string scheduler_address;
+  // TLS and bearer token for the scheduler calls.
+  rpc::ClientTls scheduler_tls;
+  std::string scheduler_token;
   // Metrics go here; null: a private registry.
   std::shared_ptr<prometheus::Registry> registry;
   // Publish an informational STARTED report for each run, so the store shows

@@ -25,6 +25,10 @@ struct Globals {
   std::string scheduler = EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402");
   std::string timeout = "10s";
   bool json = false;
+  std::string tls_ca = EnvOr("EBATS_TLS_CA", "");
+  std::string tls_cert = EnvOr("EBATS_TLS_CLIENT_CERT", "");
+  std::string tls_key = EnvOr("EBATS_TLS_CLIENT_KEY", "");
+  std::string token_file = EnvOr("EBATS_TOKEN_FILE", "");
 };
 
 // Exit codes: 0 ok, 1 the server said no, 2 bad usage.
@@ -197,6 +201,17 @@ int Main(int argc, char** argv) {
   app.add_option("--scheduler", g.scheduler,
                  "scheduler address [EBATS_SCHEDULER_ADDR]");
   app.add_option("--timeout", g.timeout, "deadline of each call, e.g. 10s");
+  app.add_option("--tls-ca", g.tls_ca,
+                 "PEM CA of the services' certificates: use TLS "
+                 "[EBATS_TLS_CA]");
+  app.add_option("--tls-cert", g.tls_cert,
+                 "PEM client certificate, when the services require one "
+                 "[EBATS_TLS_CLIENT_CERT]");
+  app.add_option("--tls-key", g.tls_key,
+                 "PEM key of --tls-cert [EBATS_TLS_CLIENT_KEY]");
+  app.add_option("--token-file", g.token_file,
+                 "file holding the bearer token; EBATS_TOKEN gives it "
+                 "directly [EBATS_TOKEN_FILE]");
   app.add_flag("--json", g.json, "print JSON, one object per line");
 
   std::string event, task, topic, delay = "0s", params, key, id, state,
@@ -290,6 +305,10 @@ int Main(int argc, char** argv) {
   options.gateway_address = g.gateway;
   options.scheduler_address = g.scheduler;
   options.timeout = *call_timeout;
+  options.tls = {g.tls_ca, g.tls_cert, g.tls_key};
+  auto token = rpc::LoadToken(g.token_file, EnvOr("EBATS_TOKEN", ""));
+  if (!token.ok()) return UsageError(std::string(token.status().message()));
+  options.token = *token;
   client::Client client(options);
 
   if (reg->parsed()) {
@@ -479,7 +498,7 @@ int Main(int argc, char** argv) {
     for (const auto& [name, address] :
          {std::pair<std::string, std::string>{"gateway", g.gateway},
           {"scheduler", g.scheduler}}) {
-      auto serving = rpc::CheckServing(address, *call_timeout);
+      auto serving = rpc::CheckServing(address, *call_timeout, options.tls);
       const bool ok = serving.ok() && *serving;
       all_serving = all_serving && ok;
       std::string state = !serving.ok() ? serving.status().ToString()

@@ -85,6 +85,7 @@ GatewayService::GatewayService(amqp::Session& session, GatewayOptions options,
                                const Clock& clock)
     : session_(session),
       options_(options),
+      token_(options.token),
       clock_(clock),
       published_(prometheus::BuildCounter()
                      .Name("ebats_events_published_total")
@@ -145,6 +146,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvent(
     grpc::CallbackServerContext* context,
     const v1::PublishEventRequest* request,
     v1::PublishEventResponse* response) {
+  if (grpc::Status denied = token_.Check(*context); !denied.ok())
+    return Reject(context, rpc::FromGrpcStatus(denied), "PublishEvent");
   auto event = BuildEvent(*request, options_.max_params_bytes, clock_.NowMs());
   if (!event.ok()) return Reject(context, event.status(), "PublishEvent");
   response->set_event_id(event->event_id());
@@ -161,6 +164,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
     grpc::CallbackServerContext* context,
     const v1::PublishEventsRequest* request,
     v1::PublishEventsResponse* response) {
+  if (grpc::Status denied = token_.Check(*context); !denied.ok())
+    return Reject(context, rpc::FromGrpcStatus(denied), "PublishEvents");
   constexpr int kMaxBatch = 1000;
   if (request->events_size() > kMaxBatch) {
     return Reject(context,
@@ -237,6 +242,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
 grpc::ServerUnaryReactor* GatewayService::CreateTask(
     grpc::CallbackServerContext* context, const v1::CreateTaskRequest* request,
     v1::CreateTaskResponse* response) {
+  if (grpc::Status denied = token_.Check(*context); !denied.ok())
+    return Reject(context, rpc::FromGrpcStatus(denied), "CreateTask");
   auto task =
       BuildTaskRequest(*request, options_.max_params_bytes, clock_.NowMs());
   if (!task.ok()) return Reject(context, task.status(), "CreateTask");

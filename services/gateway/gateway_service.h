@@ -15,6 +15,7 @@
 #include "libs/common/clock.h"
 #include "libs/domain/params.h"
 #include "libs/metrics/counter_cache.h"
+#include "libs/rpc/security.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
@@ -24,6 +25,8 @@ namespace ebats::gateway {
 
 struct GatewayOptions {
   size_t max_params_bytes = domain::kDefaultMaxParamsBytes;
+  // Every call must carry this bearer token; empty: no token needed.
+  std::string token;
 };
 
 // Thread-safe. `session`, `registry` and `clock` must outlive the service.
@@ -57,6 +60,7 @@ class GatewayService final : public v1::EventGateway::CallbackService {
 
   amqp::Session& session_;
   const GatewayOptions options_;
+  const rpc::TokenCheck token_;
   const Clock& clock_;
   prometheus::Family<prometheus::Counter>& published_;
   metrics::CounterCache published_by_event_{published_};

@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
   service::Init(argc, argv, "ebats-gateway",
                 "ebats-gateway: publish events and create tasks over gRPC");
   auto broker = service::BrokerConfigFromFlags();
+  auto security = service::SecurityFromFlags();
+  if (!security.ok()) {
+    spdlog::critical("{}", security.status().ToString());
+    return 2;
+  }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
     return 2;
@@ -43,6 +48,7 @@ int main(int argc, char** argv) {
   session_options.brokers = broker->brokers;
   session_options.connection_name = "ebats-gateway";
   session_options.topology = amqp::GatewayTopology(broker->queue_type);
+  session_options.tls = broker->tls;
   amqp::Session session(session_options);
   (*runtime)->TrackBroker(session);
   session.Start();
@@ -50,10 +56,12 @@ int main(int argc, char** argv) {
   gateway::GatewayOptions options;
   options.max_params_bytes =
       static_cast<size_t>(absl::GetFlag(FLAGS_max_params_bytes));
+  options.token = security->token;
   gateway::GatewayService gateway_service(session, options,
                                           (*runtime)->registry());
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
+  server_options.tls = security->server;
   // One event with the largest params always fits, whatever the flags say.
   server_options.max_receive_bytes = static_cast<int>(
       std::max<int64_t>(absl::GetFlag(FLAGS_max_request_bytes),

@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
   service::Init(argc, argv, "ebats-scheduler",
                 "ebats-scheduler: registrations, dispatch and task records");
   auto broker = service::BrokerConfigFromFlags();
+  auto security = service::SecurityFromFlags();
+  if (!security.ok()) {
+    spdlog::critical("{}", security.status().ToString());
+    return 2;
+  }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
     return 2;
@@ -74,6 +79,7 @@ int main(int argc, char** argv) {
   session_options.prefetch =
       static_cast<uint16_t>(absl::GetFlag(FLAGS_prefetch));
   session_options.topology = amqp::SchedulerTopology(broker->queue_type);
+  session_options.tls = broker->tls;
   {
     auto existing = (*store)->ListRegistrations("");
     if (!existing.ok()) {
@@ -118,8 +124,10 @@ int main(int argc, char** argv) {
 
   scheduler::SchedulerService scheduler_service(**store, registrations,
                                                 session);
+  scheduler_service.set_token_check(rpc::TokenCheck(security->token));
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
+  server_options.tls = security->server;
   auto server = rpc::RunningServer::Start(server_options, {&scheduler_service});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());

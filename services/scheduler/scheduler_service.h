@@ -8,6 +8,7 @@
 #include "ebats/v1/scheduler.grpc.pb.h"
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
+#include "libs/rpc/security.h"
 #include "libs/store/store.h"
 #include "services/scheduler/registrations.h"
 
@@ -18,6 +19,9 @@ class SchedulerService final : public v1::Scheduler::Service {
  public:
   SchedulerService(store::Store& store, Registrations& registrations,
                    amqp::Session& session, const Clock& clock = Clock::Real());
+  // Every call must carry this bearer token (see rpc::TokenCheck); set before
+  // the server starts.
+  void set_token_check(rpc::TokenCheck check) { token_ = std::move(check); }
 
   grpc::Status RegisterTask(grpc::ServerContext*,
                             const v1::RegisterTaskRequest* request,
@@ -58,6 +62,7 @@ class SchedulerService final : public v1::Scheduler::Service {
   Registrations& registrations_;
   amqp::Session& session_;
   const Clock& clock_;
+  rpc::TokenCheck token_;
 };
 
 }  // namespace ebats::scheduler

@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
   service::Init(argc, argv, "ebats-worker",
                 "ebats-worker: runs tasks of the given topics");
   auto broker = service::BrokerConfigFromFlags();
+  auto security = service::SecurityFromFlags();
+  if (!security.ok()) {
+    spdlog::critical("{}", security.status().ToString());
+    return 2;
+  }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
     return 2;
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
 
   worker::WorkerOptions options;
   options.brokers = broker->brokers;
+  options.broker_tls = broker->tls;
   options.queue_type = broker->queue_type;
   options.delivery_limit = broker->delivery_limit;
   options.topics =
@@ -60,6 +66,8 @@ int main(int argc, char** argv) {
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
   options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.scheduler_tls = security->client;
+  options.scheduler_token = security->token;
   options.worker_id = absl::GetFlag(FLAGS_worker_id);
   options.registry = (*runtime)->shared_registry();
   worker::Worker worker(options);
@@ -80,6 +88,7 @@ int main(int argc, char** argv) {
 
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
+  server_options.tls = security->server;
   auto server = rpc::RunningServer::Start(server_options, {});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());

@@ -11,10 +11,10 @@ namespace ebats::testing {
 namespace {
 
 bool WaitHealth(const std::string& address, absl::Duration timeout,
-                bool need_serving) {
+                bool need_serving, const rpc::ClientTls& tls) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    auto serving = rpc::CheckServing(address, absl::Seconds(1));
+    auto serving = rpc::CheckServing(address, absl::Seconds(1), tls);
     if (serving.ok() && (*serving || !need_serving)) return true;
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -23,12 +23,14 @@ bool WaitHealth(const std::string& address, absl::Duration timeout,
 
 }  // namespace
 
-bool WaitServing(const std::string& address, absl::Duration timeout) {
-  return WaitHealth(address, timeout, /*need_serving=*/true);
+bool WaitServing(const std::string& address, absl::Duration timeout,
+                 const rpc::ClientTls& tls) {
+  return WaitHealth(address, timeout, /*need_serving=*/true, tls);
 }
 
-bool WaitAnswering(const std::string& address, absl::Duration timeout) {
-  return WaitHealth(address, timeout, /*need_serving=*/false);
+bool WaitAnswering(const std::string& address, absl::Duration timeout,
+                   const rpc::ClientTls& tls) {
+  return WaitHealth(address, timeout, /*need_serving=*/false, tls);
 }
 
 EbatsStack::EbatsStack(std::string amqp_url, std::string queue_type)
@@ -45,6 +47,8 @@ void EbatsStack::NewClient() {
   options.gateway_address = gateway_address();
   options.scheduler_address = scheduler_address();
   options.timeout = absl::Seconds(10);
+  options.tls = client_tls_;
+  options.token = token_;
   client_ = std::make_unique<client::Client>(options);
 }
 
@@ -73,7 +77,7 @@ absl::Status EbatsStack::StartService(const std::string& name,
   services_[name] = *std::move(child);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port),
-                     absl::Milliseconds(200), wait_serving_)) {
+                     absl::Milliseconds(200), wait_serving_, client_tls_)) {
     if (!Running(name)) {
       return absl::AbortedError(
           absl::StrCat(name, " exited; see ", dir_, "/", name, ".log"));

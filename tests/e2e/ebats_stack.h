@@ -34,6 +34,12 @@ class EbatsStack {
   // health service to answer (a service whose broker is down is
   // NOT_SERVING but up).
   void set_wait_serving(bool wait) { wait_serving_ = wait; }
+  // TLS and token for the stack's own client and health checks.
+  void set_client_security(rpc::ClientTls tls, std::string token) {
+    client_tls_ = std::move(tls);
+    token_ = std::move(token);
+    NewClient();
+  }
   // Flags every service started from now on gets.
   void set_common_flags(std::vector<std::string> flags) {
     common_flags_ = std::move(flags);
@@ -66,13 +72,17 @@ class EbatsStack {
   std::string last_worker_;
   bool wait_serving_ = true;
   std::vector<std::string> common_flags_;
+  rpc::ClientTls client_tls_;
+  std::string token_;
   std::unique_ptr<client::Client> client_;
 };
 
 // True once grpc.health.v1 at `address` answers SERVING (within `timeout`).
-bool WaitServing(const std::string& address, absl::Duration timeout);
+bool WaitServing(const std::string& address, absl::Duration timeout,
+                 const rpc::ClientTls& tls = {});
 // True once grpc.health.v1 at `address` answers at all, SERVING or not.
-bool WaitAnswering(const std::string& address, absl::Duration timeout);
+bool WaitAnswering(const std::string& address, absl::Duration timeout,
+                   const rpc::ClientTls& tls = {});
 
 }  // namespace ebats::testing
 

@@ -22,6 +22,7 @@
 #include "libs/domain/delay_ladder.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/health_client.h"
+#include "tests/e2e/drill.h"
 #include "tests/e2e/ebats_stack.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/harness/wait.h"
@@ -85,21 +86,6 @@ class FaultTest : public ::testing::Test {
 
   absl::StatusOr<v1::Task> Get(const std::string& id) {
     return stack_->client().GetTask(id);
-  }
-
-  // Every task of the drill topic, by id.
-  std::map<std::string, v1::Task> AllTasks() {
-    std::map<std::string, v1::Task> tasks;
-    v1::ListTasksRequest request;
-    request.set_topic(kTopic);
-    request.set_page_size(1000);
-    while (true) {
-      auto page = stack_->client().ListTasks(request);
-      if (!page.ok()) return {};
-      for (const auto& t : page->tasks()) tasks[t.id()] = t;
-      if (page->next_page_token().empty()) return tasks;
-      request.set_page_token(page->next_page_token());
-    }
   }
 
   bool WaitState(const std::string& id, v1::TaskState state,
@@ -384,61 +370,6 @@ TEST_F(FaultTest, CrashingHandlerEndsDeadAsPoisonWithClassicQueues) {
   EXPECT_TRUE(classic.StopAll().ok());
 }
 
-// Publishes `count` events at a steady pace, counting what the gateway
-// confirmed and what it refused.
-class Publisher {
- public:
-  Publisher(client::Client& client, int count, absl::Duration interval)
-      : client_(client), count_(count), interval_(interval) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~Publisher() { Join(); }
-  void Join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  std::vector<std::string> confirmed() {
-    absl::MutexLock lock(&mu_);
-    return confirmed_;
-  }
-  int refused() {
-    absl::MutexLock lock(&mu_);
-    return refused_;
-  }
-  std::map<absl::StatusCode, int> refused_codes() {
-    absl::MutexLock lock(&mu_);
-    return codes_;
-  }
-
- private:
-  void Run() {
-    const absl::Time start = absl::Now();
-    for (int i = 0; i < count_; ++i) {
-      absl::SleepFor(start + i * interval_ - absl::Now());
-      v1::PublishEventRequest request;
-      request.set_event("fault_drill");
-      request.set_params(
-          absl::StrCat(R"({"n": )", i, R"(, "retry_percent": 20})"));
-      auto published = client_.PublishEvent(request);
-      absl::MutexLock lock(&mu_);
-      if (published.ok()) {
-        confirmed_.push_back(published->event_id());
-      } else {
-        ++refused_;
-        ++codes_[published.status().code()];
-      }
-    }
-  }
-
-  client::Client& client_;
-  const int count_;
-  const absl::Duration interval_;
-  absl::Mutex mu_;
-  std::vector<std::string> confirmed_ ABSL_GUARDED_BY(mu_);
-  int refused_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<absl::StatusCode, int> codes_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
-};
-
 TEST_F(FaultTest, Drill) {
   RabbitMqNode& node = BrokerEnvironment::Node();
   ASSERT_TRUE(stack_->StartScheduler().ok());
@@ -449,7 +380,7 @@ TEST_F(FaultTest, Drill) {
 
   const int events = FaultEvents();
   // Spread over ~40 s, so every fault below hits a stream in progress.
-  Publisher publisher(stack_->client(), events,
+  Publisher publisher(stack_->client(), "fault_drill", events,
                       absl::Milliseconds(40000 / std::max(events, 1)));
   auto log = [start = absl::Now()](const std::string& what) {
     std::cout << "[" << absl::FormatDuration(absl::Now() - start) << "] "
@@ -482,50 +413,15 @@ TEST_F(FaultTest, Drill) {
   log("scheduler: SIGKILL, restart");
   ASSERT_TRUE(stack_->Kill("scheduler").ok());
   ASSERT_TRUE(stack_->StartScheduler().ok());
-  publisher.Join();
-  log("publishing done");
 
-  const std::vector<std::string> confirmed = publisher.confirmed();
-  std::map<std::string, v1::Task> tasks;
-  auto missing = [&] {
-    int n = 0;
-    for (const auto& event_id : confirmed) {
-      auto it = tasks.find(domain::TaskIdFor(event_id, kTopic, kTask));
-      if (it == tasks.end() || it->second.state() != v1::TASK_STATE_SUCCEEDED)
-        ++n;
-    }
-    return n;
-  };
-  // Quiet: every confirmed event's task succeeded, or 3 minutes passed.
-  WaitFor(
-      [&] {
-        tasks = AllTasks();
-        return missing() == 0;
-      },
-      absl::Minutes(3));
+  const DrillResult result = AwaitDrill(stack_->client(), publisher, events,
+                                        kTopic, kTask, absl::Minutes(3));
   log("quiet");
-  int duplicates = 0, retried = 0;
-  for (const auto& [id, task] : tasks) {
-    duplicates += std::max(0, task.runs() - task.attempts());
-    if (task.attempts() > 1) ++retried;
-  }
-  const int lost = missing();
-  const int succeeded = static_cast<int>(confirmed.size()) - lost;
-  std::string codes;
-  for (const auto& [code, n] : publisher.refused_codes()) {
-    absl::StrAppend(&codes, codes.empty() ? "" : ",",
-                    absl::StatusCodeToString(code), ":", n);
-  }
-  std::cout << "published=" << events << " confirmed=" << confirmed.size()
-            << " unavailable=" << publisher.refused()
-            << " tasks_succeeded=" << succeeded << " retried=" << retried
-            << " duplicates=" << duplicates << " lost=" << lost
-            << " refused_by_code=" << (codes.empty() ? "-" : codes)
-            << std::endl;
-  EXPECT_EQ(lost, 0);
-  EXPECT_EQ(static_cast<int>(confirmed.size()) + publisher.refused(), events);
-  EXPECT_GT(confirmed.size(), events / 2);
-  EXPECT_GT(retried, 0);
+  std::cout << result.Summary() << std::endl;
+  EXPECT_EQ(result.lost, 0);
+  EXPECT_EQ(result.confirmed + result.refused, events);
+  EXPECT_GT(result.confirmed, events / 2);
+  EXPECT_GT(result.retried, 0);
   for (const auto& [code, n] : publisher.refused_codes()) {
     // Refusals during an outage are UNAVAILABLE (or a deadline), never a
     // silent OK and never a wrong code.

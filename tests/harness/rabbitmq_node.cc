@@ -1,5 +1,7 @@
 #include "tests/harness/rabbitmq_node.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -12,11 +14,18 @@ constexpr char kRabbitBin[] = "/usr/lib/rabbitmq/bin";
 
 }  // namespace
 
-RabbitMqNode::RabbitMqNode() {
+RabbitMqNode::RabbitMqNode() : RabbitMqNode(ClusterSettings{}) {}
+
+RabbitMqNode::RabbitMqNode(const ClusterSettings& cluster) {
   dir_ = MakeTempDir("ebats-rabbitmq-");
   amqp_port_ = FreePort();
   dist_port_ = FreePort();
-  epmd_port_ = FreePort();
+  epmd_port_ = cluster.epmd_port > 0 ? cluster.epmd_port : FreePort();
+  if (!cluster.cookie.empty()) {
+    const std::string cookie_file = dir_ + "/.erlang.cookie";
+    std::ofstream(cookie_file) << cluster.cookie;
+    chmod(cookie_file.c_str(), 0400);
+  }
   node_name_ = absl::StrCat("ebats-test-", amqp_port_, "@localhost");
   std::ofstream(dir_ + "/rabbitmq.conf")
       << "listeners.tcp.1 = 127.0.0.1:" << amqp_port_ << "\n"
@@ -60,6 +69,23 @@ std::string RabbitMqNode::url() const {
   return absl::StrCat("amqp://guest:guest@127.0.0.1:", amqp_port_, "/");
 }
 
+void RabbitMqNode::EnableTls(const std::string& ca_file,
+                             const std::string& cert_file,
+                             const std::string& key_file) {
+  tls_port_ = FreePort();
+  std::ofstream(dir_ + "/rabbitmq.conf", std::ios::app)
+      << "listeners.ssl.1 = 127.0.0.1:" << tls_port_ << "\n"
+      << "ssl_options.cacertfile = " << ca_file << "\n"
+      << "ssl_options.certfile = " << cert_file << "\n"
+      << "ssl_options.keyfile = " << key_file << "\n"
+      << "ssl_options.verify = verify_peer\n"
+      << "ssl_options.fail_if_no_peer_cert = false\n";
+}
+
+std::string RabbitMqNode::tls_url() const {
+  return absl::StrCat("amqps://guest:guest@localhost:", tls_port_, "/");
+}
+
 absl::Status RabbitMqNode::Start() {
   auto server =
       ChildProcess::Start({absl::StrCat(kRabbitBin, "/rabbitmq-server")}, Env(),
@@ -68,7 +94,8 @@ absl::Status RabbitMqNode::Start() {
   server_ = *std::move(server);
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
-    if (PortOpen(amqp_port_)) return absl::OkStatus();
+    if (PortOpen(amqp_port_) && (tls_port_ == 0 || PortOpen(tls_port_)))
+      return absl::OkStatus();
     if (auto exited = server_.Wait(absl::ZeroDuration()); exited.ok()) {
       return absl::InternalError(absl::StrCat("rabbitmq-server exited with ",
                                               *exited, "; see ", dir_,
@@ -95,6 +122,16 @@ absl::Status RabbitMqNode::Stop() {
 }
 
 void RabbitMqNode::Kill() { server_.Kill(); }
+
+absl::Status RabbitMqNode::JoinCluster(const RabbitMqNode& other) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"stop_app"},
+        std::vector<std::string>{"join_cluster", other.node_name_},
+        std::vector<std::string>{"start_app"}}) {
+    if (absl::Status s = Ctl(args); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status RabbitMqNode::Ctl(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {absl::StrCat(kRabbitBin, "/rabbitmqctl"),

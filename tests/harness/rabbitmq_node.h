@@ -14,9 +14,19 @@
 
 namespace ebats::testing {
 
+// What nodes of one cluster share: the epmd port (nodes find each other
+// through it) and the Erlang cookie (written into each node's own home).
+struct ClusterSettings {
+  int epmd_port = 0;
+  std::string cookie;
+};
+
 class RabbitMqNode {
  public:
+  // A stand-alone node with its own epmd.
   RabbitMqNode();
+  // A node that can join others made with the same settings.
+  explicit RabbitMqNode(const ClusterSettings& cluster);
   // Stops the node and its epmd.
   ~RabbitMqNode();
 
@@ -26,6 +36,9 @@ class RabbitMqNode {
   absl::Status Stop();
   // SIGKILL of the whole node.
   void Kill();
+  // Makes this (started) node join `other`'s cluster, resetting its data.
+  absl::Status JoinCluster(const RabbitMqNode& other);
+  const std::string& node_name() const { return node_name_; }
   // Runs rabbitmqctl against the node.
   absl::Status Ctl(const std::vector<std::string>& args);
   // Adds a virtual host guest may use; returns its URL. Lets one node hold
@@ -35,6 +48,13 @@ class RabbitMqNode {
   int amqp_port() const { return amqp_port_; }
   // amqp://guest:guest@127.0.0.1:<port>/ (guest works on loopback).
   std::string url() const;
+  // Before Start(): also listen for AMQP over TLS on a port of its own with
+  // this server certificate; clients may present one signed by `ca_file`.
+  void EnableTls(const std::string& ca_file, const std::string& cert_file,
+                 const std::string& key_file);
+  // amqps://guest:guest@localhost:<tls port>/ (the test server certificate
+  // names localhost).
+  std::string tls_url() const;
   const std::string& dir() const { return dir_; }
 
  private:
@@ -45,6 +65,7 @@ class RabbitMqNode {
   int amqp_port_ = 0;
   int dist_port_ = 0;
   int epmd_port_ = 0;
+  int tls_port_ = 0;
   ChildProcess server_;
 };
 

@@ -1,0 +1,197 @@
+// Security end to end, with certificates the test makes itself: amqps to a
+// RabbitMQ node with a TLS listener, TLS on every gRPC endpoint with client
+// certificates required, and bearer tokens on the gateway and scheduler.
+#include <fstream>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "libs/amqp/session.h"
+#include "libs/domain/ids.h"
+#include "libs/rpc/health_client.h"
+#include "tests/e2e/ebats_stack.h"
+#include "tests/harness/broker_environment.h"
+#include "tests/harness/certs.h"
+#include "tests/harness/wait.h"
+
+namespace ebats::testing {
+namespace {
+
+constexpr char kToken[] = "s3cret-token-for-tests";
+
+TestCerts& Certs() {
+  static TestCerts certs;
+  return certs;
+}
+
+rpc::ClientTls FullClientTls() {
+  return {Certs().ca_cert, Certs().client_cert, Certs().client_key};
+}
+
+TEST(SecurityTest, AmqpsConnectsOnlyToABrokerItCanVerify) {
+  amqp::SessionOptions options;
+  options.brokers =
+      *amqp::ParseBrokerUrls(BrokerEnvironment::Node().tls_url());
+  options.tls.ca_file = Certs().ca_cert;
+  options.tls.cert_file = Certs().client_cert;
+  options.tls.key_file = Certs().client_key;
+  options.topology.queues.push_back(
+      amqp::DurableQueue("tls.probe", amqp::QueueType::kQuorum));
+  amqp::Session verified(options);
+  verified.Start();
+  ASSERT_TRUE(WaitFor([&] { return verified.IsUp(); }));
+  amqp::Message message;
+  message.routing_key = "tls.probe";
+  message.body = "over TLS";
+  EXPECT_TRUE(verified.PublishAndWait(message).ok());
+  verified.Shutdown();
+
+  options.tls.ca_file = Certs().other_ca_cert;  // cannot verify the broker
+  amqp::Session unverified(options);
+  unverified.Start();
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_FALSE(unverified.IsUp());
+  EXPECT_EQ(unverified.PublishAndWait(message).code(),
+            absl::StatusCode::kUnavailable);
+  unverified.Shutdown();
+}
+
+class SecureStackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<EbatsStack>(BrokerEnvironment::Node().tls_url());
+    const std::string token_file = stack_->dir() + "/token";
+    std::ofstream(token_file) << kToken << "\n";
+    stack_->set_common_flags({
+        absl::StrCat("--amqp_ca=", Certs().ca_cert),
+        absl::StrCat("--amqp_cert=", Certs().client_cert),
+        absl::StrCat("--amqp_key=", Certs().client_key),
+        absl::StrCat("--tls_cert=", Certs().server_cert),
+        absl::StrCat("--tls_key=", Certs().server_key),
+        absl::StrCat("--tls_client_ca=", Certs().ca_cert),
+        absl::StrCat("--tls_ca=", Certs().ca_cert),
+        absl::StrCat("--tls_client_cert=", Certs().client_cert),
+        absl::StrCat("--tls_client_key=", Certs().client_key),
+        absl::StrCat("--token_file=", token_file),
+    });
+    stack_->set_client_security(FullClientTls(), kToken);
+    absl::Status started = stack_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+  void TearDown() override { EXPECT_TRUE(stack_->StopAll().ok()); }
+
+  client::Client ClientWith(rpc::ClientTls tls, std::string token) {
+    client::ClientOptions options;
+    options.gateway_address = stack_->gateway_address();
+    options.scheduler_address = stack_->scheduler_address();
+    options.tls = std::move(tls);
+    options.token = std::move(token);
+    options.timeout = absl::Seconds(5);
+    return client::Client(options);
+  }
+
+  std::unique_ptr<EbatsStack> stack_;
+};
+
+TEST_F(SecureStackTest, TasksRunWithTlsEverywhereAndTheRightToken) {
+  v1::RegisterTaskRequest registration;
+  registration.mutable_registration()->set_event("order_paid");
+  registration.mutable_registration()->set_topic("demo");
+  registration.mutable_registration()->set_task("virtualShipping");
+  ASSERT_TRUE(stack_->client().RegisterTask(registration).ok());
+  v1::PublishEventRequest event;
+  event.set_event("order_paid");
+  event.set_params(R"({"order_id": "1"})");
+  auto published = stack_->client().PublishEvent(event);
+  ASSERT_TRUE(published.ok()) << published.status();
+  const std::string id =
+      domain::TaskIdFor(published->event_id(), "demo", "virtualShipping");
+  EXPECT_TRUE(WaitFor([&] {
+    auto task = stack_->client().GetTask(id);
+    return task.ok() && task->state() == v1::TASK_STATE_SUCCEEDED;
+  }));
+  // The worker registered over TLS with the token.
+  EXPECT_TRUE(WaitFor([&] {
+    auto workers = stack_->client().ListWorkers();
+    return workers.ok() && workers->workers_size() == 1;
+  }));
+}
+
+TEST_F(SecureStackTest, MissingOrWrongTokenIsUnauthenticatedAndHealthIsOpen) {
+  for (const std::string& token : {std::string(), std::string("wrong")}) {
+    client::Client client = ClientWith(FullClientTls(), token);
+    v1::PublishEventRequest event;
+    event.set_event("order_paid");
+    auto published = client.PublishEvent(event);
+    EXPECT_EQ(published.status().code(), absl::StatusCode::kUnauthenticated)
+        << published.status();
+    EXPECT_TRUE(absl::StrContains(published.status().message(),
+                                  token.empty() ? "missing" : "wrong"))
+        << published.status();
+    EXPECT_EQ(client.ListRegistrations({}).status().code(),
+              absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(client.ListWorkers().status().code(),
+              absl::StatusCode::kUnauthenticated);
+  }
+  // Probes need no token.
+  auto serving = rpc::CheckServing(stack_->gateway_address(), absl::Seconds(5),
+                                   FullClientTls());
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_TRUE(*serving);
+}
+
+TEST_F(SecureStackTest, PlaintextUnknownCaAndNoClientCertificateAreRefused) {
+  for (const rpc::ClientTls& tls :
+       {rpc::ClientTls{},                                      // plaintext
+        rpc::ClientTls{Certs().other_ca_cert, Certs().client_cert,
+                       Certs().client_key},                    // wrong CA
+        rpc::ClientTls{Certs().ca_cert, "", ""}}) {            // no cert
+    client::Client client = ClientWith(tls, kToken);
+    EXPECT_EQ(client.ListRegistrations({}).status().code(),
+              absl::StatusCode::kUnavailable)
+        << tls.ca_file << " " << tls.cert_file;
+  }
+}
+
+TEST_F(SecureStackTest, EbatsctlTakesTheCertificatesAndTheToken) {
+  const std::string token_file = stack_->dir() + "/token";
+  auto ctl = [&](std::map<std::string, std::string> env) {
+    return RunCommand(
+        {EBATS_CTL_BIN, "--gateway", stack_->gateway_address(), "--scheduler",
+         stack_->scheduler_address(), "--tls-ca", Certs().ca_cert, "--tls-cert",
+         Certs().client_cert, "--tls-key", Certs().client_key, "health"},
+        env, stack_->dir() + "/ctl.log", absl::Seconds(30));
+  };
+  auto registrations = [&](std::map<std::string, std::string> env) {
+    return RunCommand(
+        {EBATS_CTL_BIN, "--gateway", stack_->gateway_address(), "--scheduler",
+         stack_->scheduler_address(), "--tls-ca", Certs().ca_cert, "--tls-cert",
+         Certs().client_cert, "--tls-key", Certs().client_key,
+         "registrations"},
+        env, stack_->dir() + "/ctl.log", absl::Seconds(30));
+  };
+  EXPECT_EQ(*ctl({}), 0);  // health needs no token
+  EXPECT_EQ(*registrations({{"EBATS_TOKEN_FILE", token_file}}), 0);
+  EXPECT_EQ(*registrations({{"EBATS_TOKEN", kToken}}), 0);
+  EXPECT_EQ(*registrations({}), 1);  // UNAUTHENTICATED
+}
+
+}  // namespace
+}  // namespace ebats::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ebats::testing::KillChildrenOnTermination();
+  auto certs = ebats::testing::MakeTestCerts(
+      ebats::testing::MakeTempDir("ebats-certs-"));
+  if (!certs.ok()) {
+    std::fprintf(stderr, "%s\n", certs.status().ToString().c_str());
+    return 1;
+  }
+  ebats::testing::Certs() = *certs;
+  ebats::testing::BrokerEnvironment::EnableTls(
+      certs->ca_cert, certs->server_cert, certs->server_key);
+  ::testing::AddGlobalTestEnvironment(new ebats::testing::BrokerEnvironment);
+  return RUN_ALL_TESTS();
+}
