@@ -67,6 +67,42 @@ amqp::Message EncodeResult(const v1::TaskResult& result) {
   return m;
 }
 
+amqp::Message EncodeResults(const std::vector<v1::TaskResult>& results) {
+  if (results.size() == 1) return EncodeResult(results.front());
+  amqp::Message m;
+  m.exchange = "";
+  m.routing_key = names::kResultsQueue;
+  m.type = names::kTypeResultBatch;
+  v1::TaskResultBatch batch;
+  batch.mutable_results()->Reserve(static_cast<int>(results.size()));
+  for (const auto& r : results) *batch.add_results() = r;
+  m.body = batch.SerializeAsString();
+  return m;
+}
+
+absl::StatusOr<std::vector<v1::TaskResult>> DecodeResults(
+    const amqp::Delivery& delivery) {
+  std::vector<v1::TaskResult> results;
+  if (delivery.type != names::kTypeResultBatch) {
+    auto one = DecodeResult(delivery);
+    if (!one.ok()) return one.status();
+    results.push_back(*std::move(one));
+    return results;
+  }
+  v1::TaskResultBatch batch;
+  if (!batch.ParseFromString(delivery.body)) {
+    return absl::InvalidArgumentError(
+        "body is not an ebats.v1.TaskResultBatch");
+  }
+  results.reserve(batch.results_size());
+  for (auto& r : *batch.mutable_results()) {
+    if (absl::Status s = names::ValidateId(r.task_id(), "task id"); !s.ok())
+      return s;
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
 absl::StatusOr<v1::TaskResult> DecodeResult(const amqp::Delivery& delivery) {
   v1::TaskResult result;
   if (!result.ParseFromString(delivery.body)) {

@@ -4,6 +4,7 @@
 #define EBATS_LIBS_CODEC_MESSAGE_CODEC_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ebats/v1/messages.pb.h"
@@ -23,6 +24,13 @@ absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery);
 amqp::Message EncodeResult(const v1::TaskResult& result);
 // INVALID_ARGUMENT when the body is not a TaskResult with a task id.
 absl::StatusOr<v1::TaskResult> DecodeResult(const amqp::Delivery& delivery);
+// Several reports in one message for ebats.results (one report is sent in
+// its single form).
+amqp::Message EncodeResults(const std::vector<v1::TaskResult>& results);
+// The reports in a delivery on ebats.results, batch or single.
+// INVALID_ARGUMENT when the body is neither, or a task id is invalid.
+absl::StatusOr<std::vector<v1::TaskResult>> DecodeResults(
+    const amqp::Delivery& delivery);
 // An event for ebats.events (routing key = event name).
 amqp::Message EncodeEvent(const v1::EventMessage& event);
 // A CreateTask request for the scheduler's input.

@@ -34,6 +34,7 @@ inline constexpr char kTypeEvent[] = "ebats.event";
 inline constexpr char kTypeTaskRequest[] = "ebats.task_request";
 inline constexpr char kTypeTask[] = "ebats.task";
 inline constexpr char kTypeResult[] = "ebats.result";
+inline constexpr char kTypeResultBatch[] = "ebats.result_batch";
 
 // AMQP header names.
 inline constexpr char kHeaderTaskId[] = "x-ebats-task-id";

@@ -51,6 +51,7 @@ Worker::Worker(WorkerOptions options)
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
+  reports_ = std::make_unique<ReportBatcher>(*session_);
 }
 
 Worker::~Worker() { Shutdown(absl::ZeroDuration()); }
@@ -283,7 +284,7 @@ void Worker::Process(amqp::Delivery delivery) {
     v1::TaskResult started = BaseResult(*run);
     started.set_outcome(v1::OUTCOME_STARTED);
     // Informational: the final report supersedes it, so nobody waits for it.
-    session_->Publish(codec::EncodeResult(started), [](absl::Status) {});
+    reports_->Add(std::move(started), [](absl::Status) {});
   }
   {
     absl::MutexLock lock(&running_mu_);
@@ -385,8 +386,6 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
         codec::EncodeDead(task, result.dead_reason(), outcome.message()));
     metrics_.Dead(task.topic(), result.dead_reason());
   }
-  messages.push_back(codec::EncodeResult(result));
-
   TaskReport report{task.topic(),
                     task.task_id(),
                     task.task(),
@@ -396,17 +395,18 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
                     outcome.outcome(),
                     run.context.attempt,
                     result.dead_reason()};
-  Complete(run.handle, std::move(messages), std::move(report));
+  Complete(run.handle, std::move(messages), std::move(report),
+           std::move(result));
 }
 
 void Worker::Complete(const amqp::DeliveryTag& handle,
-                      std::vector<amqp::Message> messages, TaskReport report) {
-  auto state = std::make_shared<Completion>(static_cast<int>(messages.size()));
+                      std::vector<amqp::Message> messages, TaskReport report,
+                      std::optional<v1::TaskResult> result) {
+  auto state = std::make_shared<Completion>(
+      static_cast<int>(messages.size()) + (result.has_value() ? 1 : 0));
   auto shared_report = std::make_shared<TaskReport>(std::move(report));
   // Only what settling needs; the body can be large.
-  for (auto& message : messages) {
-    session_->Publish(std::move(message), [this, state, handle,
-                                           shared_report](absl::Status status) {
+  auto settle = [this, state, handle, shared_report](absl::Status status) {
       absl::Status error;
       {
         absl::MutexLock lock(&state->mu);
@@ -428,8 +428,9 @@ void Worker::Complete(const amqp::DeliveryTag& handle,
       }
       in_flight_.fetch_sub(1);
       metrics_.in_flight().Decrement();
-    });
-  }
+  };
+  for (auto& message : messages) session_->Publish(std::move(message), settle);
+  if (result.has_value()) reports_->Add(*std::move(result), settle);
 }
 
 }  // namespace ebats::worker

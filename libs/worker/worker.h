@@ -20,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,6 +34,7 @@
 #include "libs/common/clock.h"
 #include "libs/worker/handler.h"
 #include "libs/worker/heartbeater.h"
+#include "libs/worker/report_batcher.h"
 #include "libs/worker/worker_metrics.h"
 #include "prometheus/registry.h"
 
@@ -129,9 +131,11 @@ class Worker {
   v1::TaskResult BaseResult(const Run& run) const;
   // Finishes runs that exceed their timeout.
   void WatchdogLoop();
-  // Publishes `messages`; acks the delivery once all are confirmed.
+  // Publishes `messages` and `result` (through the report batcher); acks
+  // the delivery once all are confirmed, else hands it back.
   void Complete(const amqp::DeliveryTag& handle,
-                std::vector<amqp::Message> messages, TaskReport report);
+                std::vector<amqp::Message> messages, TaskReport report,
+                std::optional<v1::TaskResult> result = std::nullopt);
 
   WorkerOptions options_;
   std::string id_;
@@ -140,6 +144,7 @@ class Worker {
   std::map<std::string, Handler> handlers_;
   ReportCallback report_;
   std::unique_ptr<amqp::Session> session_;
+  std::unique_ptr<ReportBatcher> reports_;  // uses session_
   std::unique_ptr<Heartbeater> heartbeater_;
 
   absl::Mutex mu_;

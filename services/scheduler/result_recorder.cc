@@ -42,12 +42,12 @@ void ResultRecorder::RecordBatch(std::vector<amqp::Delivery> batch) {
   std::vector<const amqp::Delivery*> decoded;
   results.reserve(batch.size());
   for (const auto& delivery : batch) {
-    auto result = codec::DecodeResult(delivery);
-    if (!result.ok()) {
-      SendToPoison(session_, delivery, result.status(), metrics_);
+    auto reports = codec::DecodeResults(delivery);
+    if (!reports.ok()) {
+      SendToPoison(session_, delivery, reports.status(), metrics_);
       continue;
     }
-    results.push_back(*std::move(result));
+    for (auto& r : *reports) results.push_back(std::move(r));
     decoded.push_back(&delivery);
   }
   if (results.empty()) return;

@@ -36,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   delivery.body.assign(reinterpret_cast<const char*>(data), size);
   for (const char* type :
        {ebats::domain::kTypeTask, ebats::domain::kTypeResult,
+        ebats::domain::kTypeResultBatch,
         ebats::domain::kTypeEvent, ebats::domain::kTypeTaskRequest, ""}) {
     delivery.type = type;
     if (auto task = ebats::codec::DecodeTask(delivery); task.ok()) {
@@ -51,6 +52,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(again.ok() && again->SerializeAsString() ==
                               result->SerializeAsString(),
             "result");
+    }
+    if (auto results = ebats::codec::DecodeResults(delivery); results.ok()) {
+      auto again = ebats::codec::DecodeResults(
+          AsDelivery(ebats::codec::EncodeResults(*results)));
+      Check(again.ok() && again->size() == results->size(), "result batch");
     }
     (void)ebats::codec::DecodeSchedulerInput(delivery);
   }
