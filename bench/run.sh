@@ -37,8 +37,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$work/rabbitmq" "$port"
+# EBATS_BENCH_SCHEDULER_FLAGS: extra scheduler flags, for trying tunables.
+# shellcheck disable=SC2086
 "$build/services/scheduler/ebats-scheduler" --listen=127.0.0.1:7412 \
-  --metrics_addr=127.0.0.1:0 --data_dir="$work/data" >"$work/scheduler.log" 2>&1 &
+  --metrics_addr=127.0.0.1:0 --data_dir="$work/data" ${EBATS_BENCH_SCHEDULER_FLAGS:-} \
+  >"$work/scheduler.log" 2>&1 &
 pids+=($!)
 "$build/services/gateway/ebats-gateway" --listen=127.0.0.1:7411 \
   --metrics_addr=127.0.0.1:0 >"$work/gateway.log" 2>&1 &

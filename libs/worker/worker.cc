@@ -47,7 +47,7 @@ Worker::Worker(WorkerOptions options)
   session.tls = options_.broker_tls;
   session.connection_name = absl::StrCat("ebats-worker ", id_);
   session.prefetch = static_cast<uint16_t>(
-      options_.prefetch > 0 ? options_.prefetch : 2 * options_.concurrency);
+      options_.prefetch > 0 ? options_.prefetch : 16 * options_.concurrency);
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
