@@ -71,6 +71,10 @@ Topology TopicTopology(QueueType type, const std::string& topic,
   QueueSpec tasks = DurableQueue(names::TaskQueueName(topic), type);
   tasks.bindings.push_back({names::kReadyTaskExchange, topic, {}});
   if (type == QueueType::kQuorum) {
+    // Task queues had no delivery limit before; the worker still stops a
+    // task at the limit (it reads x-delivery-count), only the broker-side
+    // backstop is missing on such a queue.
+    tasks.legacy_arguments = tasks.arguments;
     tasks.arguments.emplace_back("x-delivery-limit", int64_t{delivery_limit});
     tasks.arguments.emplace_back("x-dead-letter-exchange", std::string(""));
     tasks.arguments.emplace_back("x-dead-letter-routing-key",

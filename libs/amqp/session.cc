@@ -160,6 +160,19 @@ class Session::Connection {
                          0, arguments.get());
       absl::Status status =
           CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name));
+      if (absl::IsFailedPrecondition(status) && queue.legacy_arguments) {
+        wire::Table legacy(*queue.legacy_arguments);
+        amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0,
+                           1, 0, 0, legacy.get());
+        if (CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name)).ok()) {
+          spdlog::warn(
+              "amqp: queue {} exists with the arguments of an earlier ebats "
+              "version; using it as it is ({}). Drain and delete it to get "
+              "the current ones.",
+              queue.name, std::string(status.message()));
+          status = absl::OkStatus();
+        }
+      }
       if (absl::IsFailedPrecondition(status)) {
         return absl::FailedPreconditionError(
             absl::StrCat(status.message(),

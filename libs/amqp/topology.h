@@ -4,6 +4,7 @@
 #define EBATS_LIBS_AMQP_TOPOLOGY_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -43,6 +44,11 @@ struct QueueSpec {
   // x-queue-type and further x- arguments, in declaration order.
   FieldTable arguments;
   std::vector<BindingSpec> bindings;
+  // The arguments an earlier ebats version declared this queue with, if
+  // they differ. RabbitMQ cannot change a queue's arguments, so a queue
+  // that already exists with these is used as it is (with a warning)
+  // instead of refusing to start.
+  std::optional<FieldTable> legacy_arguments;
 };
 
 // Routes messages of `source` matching `routing_key` on to `destination`.

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/harness/wait.h"
@@ -143,6 +144,18 @@ TEST(AmqpSessionTest, IncompatibleQueueIsReportedClearly) {
       << declared;
   // The publish channel was not affected.
   EXPECT_TRUE(quorum.PublishAndWait(To("t.conflict", "z")).ok());
+}
+
+TEST(AmqpSessionTest, QueueWithItsLegacyArgumentsIsUsedAsItIs) {
+  // A task queue made by an ebats version without the delivery limit.
+  Session old(Options(OneQueue("ebats.task.upgraded", QueueType::kQuorum)));
+  old.Start();
+  ASSERT_TRUE(WaitFor([&] { return old.IsUp(); }));
+  old.Shutdown();
+  Session current(Options(TopicTopology(QueueType::kQuorum, "upgraded")));
+  current.Start();
+  ASSERT_TRUE(WaitFor([&] { return current.IsUp(); }));
+  EXPECT_TRUE(current.PublishAndWait(To("ebats.task.upgraded", "z")).ok());
 }
 
 TEST(AmqpSessionTest, PublishWithoutBrokerIsUnavailableAtOnce) {
