@@ -88,8 +88,7 @@ Topology TopicTopology(QueueType type, const std::string& topic,
   return t;
 }
 
-Topology WorkerTopology(QueueType type,
-                        const std::vector<std::string>& topics,
+Topology WorkerTopology(QueueType type, const std::vector<std::string>& topics,
                         int delivery_limit) {
   Topology t;
   t.exchanges.push_back({names::kReadyTaskExchange, "direct"});

@@ -123,12 +123,11 @@ class Session::Connection {
         return absl::InternalError(
             absl::StrCat(op, ": cannot load the system's CA certificates"));
       }
-    } else if (int rc =
-                   amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str());
+    } else if (int rc = amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str());
                rc != AMQP_STATUS_OK) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          op, ": cannot load CA file ", tls.ca_file, ": ",
-          amqp_error_string2(rc)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": cannot load CA file ", tls.ca_file, ": ",
+                       amqp_error_string2(rc)));
     }
     if (!tls.cert_file.empty()) {
       if (int rc = amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
@@ -162,8 +161,8 @@ class Session::Connection {
           CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name));
       if (absl::IsFailedPrecondition(status) && queue.legacy_arguments) {
         wire::Table legacy(*queue.legacy_arguments);
-        amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0,
-                           1, 0, 0, legacy.get());
+        amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(queue.name), 0, 1,
+                           0, 0, legacy.get());
         if (CheckAdmin(absl::StrCat("amqp.Declare queue ", queue.name)).ok()) {
           spdlog::warn(
               "amqp: queue {} exists with the arguments of an earlier ebats "

@@ -40,8 +40,8 @@ std::string TaskIdFor(absl::string_view event_id, absl::string_view topic,
   if (key_generation == 0) {
     return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task));
   }
-  return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task,
-                             "\n", key_generation));
+  return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task, "\n",
+                             key_generation));
 }
 
 }  // namespace ebats::domain

@@ -29,7 +29,7 @@ struct ServerTls {
 
 // PEM file paths for a client.
 struct ClientTls {
-  std::string ca_file;  // empty: plaintext; set: TLS, verifying the server
+  std::string ca_file;    // empty: plaintext; set: TLS, verifying the server
   std::string cert_file;  // optional client certificate
   std::string key_file;
   bool enabled() const { return !ca_file.empty(); }

@@ -221,9 +221,9 @@ absl::Status Store::KeyGenerations(
     int64_t window_ms, std::vector<int>* generations) {
   absl::MutexLock lock(&mu_);
   generations->clear();
-  EBATS_ASSIGN_OR_RETURN(
-      auto get, db_->Prepare("SELECT generation, started_ms FROM "
-                             "idempotency_keys WHERE event_id = ?"));
+  EBATS_ASSIGN_OR_RETURN(auto get,
+                         db_->Prepare("SELECT generation, started_ms FROM "
+                                      "idempotency_keys WHERE event_id = ?"));
   EBATS_ASSIGN_OR_RETURN(
       auto put,
       db_->Prepare("INSERT OR REPLACE INTO idempotency_keys (event_id, "

@@ -280,8 +280,11 @@ TEST(StoreTest, IdempotencyKeyGenerationsAreRemembered) {
   auto store = OpenMemory();
   std::vector<int> generations;
   ASSERT_TRUE(store
-                  ->KeyGenerations({{"k1", 1000}, {"k1", 1500}, {"k2", 1500},
-                                    {"k1", 2100}, {"k1", 2200}},
+                  ->KeyGenerations({{"k1", 1000},
+                                    {"k1", 1500},
+                                    {"k2", 1500},
+                                    {"k1", 2100},
+                                    {"k1", 2200}},
                                    1000, &generations)
                   .ok());
   EXPECT_EQ(generations, (std::vector<int>{0, 0, 0, 1, 1}));

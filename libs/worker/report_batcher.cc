@@ -32,17 +32,17 @@ bool ReportBatcher::TakeLocked(Pending* out) {
 void ReportBatcher::Send(Pending batch) {
   auto done = std::make_shared<std::vector<amqp::Session::Completion>>(
       std::move(batch.done));
-  session_.Publish(
-      codec::EncodeResults(batch.reports), [this, done](absl::Status status) {
-        for (auto& callback : *done) callback(status);
-        Pending next;
-        {
-          absl::MutexLock lock(&mu_);
-          --in_flight_;
-          if (!TakeLocked(&next)) return;
-        }
-        Send(std::move(next));
-      });
+  session_.Publish(codec::EncodeResults(batch.reports),
+                   [this, done](absl::Status status) {
+                     for (auto& callback : *done) callback(status);
+                     Pending next;
+                     {
+                       absl::MutexLock lock(&mu_);
+                       --in_flight_;
+                       if (!TakeLocked(&next)) return;
+                     }
+                     Send(std::move(next));
+                   });
 }
 
 }  // namespace ebats::worker

@@ -24,7 +24,9 @@ class ReportBatcher {
   // `session` must outlive the batcher.
   explicit ReportBatcher(amqp::Session& session, int max_batch = 256,
                          int max_in_flight = 2)
-      : session_(session), max_batch_(max_batch), max_in_flight_(max_in_flight) {}
+      : session_(session),
+        max_batch_(max_batch),
+        max_in_flight_(max_in_flight) {}
 
   // Thread-safe. `done` may run on the session thread or, when not
   // connected, on the caller's.

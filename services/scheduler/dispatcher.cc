@@ -101,9 +101,9 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     if (input.has_event()) {
       const v1::EventMessage& event = input.event();
       metrics_.received_by_event.Get({{"event", event.event()}}).Increment();
-      item.tasks = domain::PlanTasks(
-          event, registrations_.Match(event.event()), now_ms,
-          event.keyed() ? generations[next_keyed++] : 0);
+      item.tasks =
+          domain::PlanTasks(event, registrations_.Match(event.event()), now_ms,
+                            event.keyed() ? generations[next_keyed++] : 0);
       if (item.tasks.empty()) {
         metrics_.events_unmatched.Add({{"event", event.event()}}).Increment();
         session_.Ack(item.delivery);

@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/amqp/session.h"
-#include "absl/container/flat_hash_set.h"
 #include "libs/common/clock.h"
 #include "libs/store/store.h"
 #include "services/scheduler/batch_queue.h"

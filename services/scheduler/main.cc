@@ -87,9 +87,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& r : *existing) {
-      session_options.topology.Merge(
-          amqp::TopicTopology(broker->queue_type, r.topic(),
-                              broker->delivery_limit));
+      session_options.topology.Merge(amqp::TopicTopology(
+          broker->queue_type, r.topic(), broker->delivery_limit));
     }
   }
   amqp::Session session(session_options);

@@ -12,8 +12,7 @@
 namespace ebats::scheduler {
 
 Registrations::Registrations(store::Store& store, amqp::Session& session,
-                             amqp::QueueType queue_type,
-                             int delivery_limit)
+                             amqp::QueueType queue_type, int delivery_limit)
     : store_(store),
       session_(session),
       queue_type_(queue_type),

@@ -28,8 +28,7 @@ SchedulerService::SchedulerService(store::Store& store,
 grpc::Status SchedulerService::RegisterTask(
     grpc::ServerContext* context, const v1::RegisterTaskRequest* request,
     v1::RegisterTaskResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   auto created = registrations_.Put(request->registration());
   if (!created.ok()) return ToGrpcStatus(created.status());
   *response->mutable_registration() = request->registration();
@@ -40,8 +39,7 @@ grpc::Status SchedulerService::RegisterTask(
 grpc::Status SchedulerService::UnregisterTask(
     grpc::ServerContext* context, const v1::UnregisterTaskRequest* request,
     v1::UnregisterTaskResponse*) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   for (absl::Status s : {domain::ValidateEventName(request->event()),
                          domain::ValidateTopicName(request->topic()),
                          domain::ValidateTaskName(request->task())}) {
@@ -54,8 +52,7 @@ grpc::Status SchedulerService::UnregisterTask(
 grpc::Status SchedulerService::ListRegistrations(
     grpc::ServerContext* context, const v1::ListRegistrationsRequest* request,
     v1::ListRegistrationsResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   if (!request->event().empty()) {
     if (absl::Status s = domain::ValidateEventName(request->event()); !s.ok()) {
       return ToGrpcStatus(s);
@@ -70,8 +67,7 @@ grpc::Status SchedulerService::ListRegistrations(
 grpc::Status SchedulerService::GetTask(grpc::ServerContext* context,
                                        const v1::GetTaskRequest* request,
                                        v1::GetTaskResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   if (absl::Status s = domain::ValidateId(request->task_id(), "task id");
       !s.ok()) {
     return ToGrpcStatus(s);
@@ -85,8 +81,7 @@ grpc::Status SchedulerService::GetTask(grpc::ServerContext* context,
 grpc::Status SchedulerService::ListTasks(grpc::ServerContext* context,
                                          const v1::ListTasksRequest* request,
                                          v1::ListTasksResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   store::TaskFilter filter;
   filter.event_id = request->event_id();
   filter.topic = request->topic();
@@ -106,8 +101,7 @@ grpc::Status SchedulerService::ListTasks(grpc::ServerContext* context,
 grpc::Status SchedulerService::CancelTask(grpc::ServerContext* context,
                                           const v1::CancelTaskRequest* request,
                                           v1::CancelTaskResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   if (absl::Status s = domain::ValidateId(request->task_id(), "task id");
       !s.ok()) {
     return ToGrpcStatus(s);
@@ -140,8 +134,7 @@ absl::Status SchedulerService::ReplayOne(const std::string& task_id) {
 grpc::Status SchedulerService::ReplayTasks(
     grpc::ServerContext* context, const v1::ReplayTasksRequest* request,
     v1::ReplayTasksResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   if (request->task_id().empty() == request->topic().empty()) {
     return ToGrpcStatus(
         absl::InvalidArgumentError("give exactly one of task_id and topic"));
@@ -179,8 +172,7 @@ grpc::Status SchedulerService::ReplayTasks(
 grpc::Status SchedulerService::RegisterWorker(
     grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   v1::Worker worker = request->worker();
   if (worker.id().empty()) worker.set_id(domain::NewRandomId());
   if (absl::Status s = domain::ValidateId(worker.id(), "worker id"); !s.ok()) {
@@ -201,8 +193,7 @@ grpc::Status SchedulerService::RegisterWorker(
 grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* context,
                                          const v1::HeartbeatRequest* request,
                                          v1::HeartbeatResponse*) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   if (absl::Status s = domain::ValidateId(request->worker_id(), "worker id");
       !s.ok()) {
     return ToGrpcStatus(s);
@@ -213,8 +204,7 @@ grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* context,
 grpc::Status SchedulerService::ListWorkers(grpc::ServerContext* context,
                                            const v1::ListWorkersRequest*,
                                            v1::ListWorkersResponse* response) {
-  if (grpc::Status denied = token_.Check(*context); !denied.ok())
-    return denied;
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   auto workers = store_.ListWorkers();
   if (!workers.ok()) return ToGrpcStatus(workers.status());
   for (auto& w : *workers) *response->add_workers() = std::move(w);

@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   options.registry = (*runtime)->shared_registry();
   worker::Worker worker(options);
   worker::RegisterDemoHandlers(worker);
-  if (absl::GetFlag(FLAGS_drill_handlers)) worker::RegisterDrillHandlers(worker);
+  if (absl::GetFlag(FLAGS_drill_handlers))
+    worker::RegisterDrillHandlers(worker);
   worker.OnReport([](const worker::TaskReport& r) {
     spdlog::info(
         "result topic={} task_id={} task={} params={} time_used={} "

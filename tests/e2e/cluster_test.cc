@@ -55,9 +55,9 @@ TEST(ClusterTest, KillingOneNodeOfThreeUnderLoadLosesNothing) {
   absl::SleepFor(absl::Seconds(6));
   std::cout << "killing " << nodes[0]->node_name() << std::endl;
   nodes[0]->Kill();
-  const DrillResult result = AwaitDrill(stack.client(), publisher, kEvents,
-                                        "cluster", "flakyTask",
-                                        absl::Minutes(3));
+  const DrillResult result =
+      AwaitDrill(stack.client(), publisher, kEvents, "cluster", "flakyTask",
+                 absl::Minutes(3));
   std::cout << result.Summary() << std::endl
             << "last refusal: " << result.last_refusal << std::endl;
   EXPECT_EQ(result.lost, 0);

@@ -81,11 +81,11 @@ void Publisher::Run() {
 }
 
 std::string DrillResult::Summary() const {
-  return absl::StrCat("published=", published, " confirmed=", confirmed,
-                      " unavailable=", refused, " tasks_succeeded=", succeeded,
-                      " retried=", retried, " duplicates=", duplicates,
-                      " lost=", lost, " refused_by_code=",
-                      refused_by_code.empty() ? "-" : refused_by_code);
+  return absl::StrCat(
+      "published=", published, " confirmed=", confirmed,
+      " unavailable=", refused, " tasks_succeeded=", succeeded,
+      " retried=", retried, " duplicates=", duplicates, " lost=", lost,
+      " refused_by_code=", refused_by_code.empty() ? "-" : refused_by_code);
 }
 
 DrillResult AwaitDrill(client::Client& client, Publisher& publisher,

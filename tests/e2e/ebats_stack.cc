@@ -95,8 +95,7 @@ absl::Status EbatsStack::StartScheduler(
     const std::vector<std::string>& extra_flags) {
   std::vector<std::string> flags = {absl::StrCat("--data_dir=", dir_)};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
-  return StartService("scheduler", EBATS_SCHEDULER_BIN, flags,
-                      scheduler_port_);
+  return StartService("scheduler", EBATS_SCHEDULER_BIN, flags, scheduler_port_);
 }
 
 absl::Status EbatsStack::StartGateway() {

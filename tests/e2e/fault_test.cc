@@ -122,9 +122,8 @@ TEST_F(FaultTest, ServicesStartWithTheBrokerDownAndHealWhenItComes) {
   Register("drill_event", kTask);
   auto published = stack_->client().PublishEvent(event);
   ASSERT_TRUE(published.ok()) << published.status();
-  EXPECT_TRUE(WaitState(
-      domain::TaskIdFor(published->event_id(), kTopic, kTask),
-      v1::TASK_STATE_SUCCEEDED));
+  EXPECT_TRUE(WaitState(domain::TaskIdFor(published->event_id(), kTopic, kTask),
+                        v1::TASK_STATE_SUCCEEDED));
 }
 
 TEST_F(FaultTest, WorkerKilledMidTaskRunsItAgainElsewhere) {
@@ -234,10 +233,10 @@ TEST_F(FaultTest, UndecodableMessagesOnEveryInputGoToPoison) {
                     amqp::SchedulerTopology(amqp::QueueType::kQuorum));
   ASSERT_TRUE(poison.WaitUp());
   const std::vector<std::pair<std::string, std::string>> inputs = {
-      {domain::kEventsExchange, "drill_event"},        // scheduler input
-      {"", domain::kResultsQueue},                      // worker reports
-      {"", domain::kDueQueue},                          // ladder output
-      {"", domain::TaskQueueName(kTopic)}};             // a task queue
+      {domain::kEventsExchange, "drill_event"},  // scheduler input
+      {"", domain::kResultsQueue},               // worker reports
+      {"", domain::kDueQueue},                   // ladder output
+      {"", domain::TaskQueueName(kTopic)}};      // a task queue
   for (size_t i = 0; i < inputs.size(); ++i) {
     amqp::Message garbage;
     garbage.exchange = inputs[i].first;
@@ -253,8 +252,7 @@ TEST_F(FaultTest, UndecodableMessagesOnEveryInputGoToPoison) {
       inputs.size());
   ASSERT_EQ(parked.size(), inputs.size());
   for (const auto& d : parked) {
-    EXPECT_FALSE(d.StringHeader(domain::kHeaderPoisonReason).empty())
-        << d.body;
+    EXPECT_FALSE(d.StringHeader(domain::kHeaderPoisonReason).empty()) << d.body;
   }
   // Everything keeps working.
   v1::PublishEventRequest event;

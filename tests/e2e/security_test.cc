@@ -31,8 +31,7 @@ rpc::ClientTls FullClientTls() {
 
 TEST(SecurityTest, AmqpsConnectsOnlyToABrokerItCanVerify) {
   amqp::SessionOptions options;
-  options.brokers =
-      *amqp::ParseBrokerUrls(BrokerEnvironment::Node().tls_url());
+  options.brokers = *amqp::ParseBrokerUrls(BrokerEnvironment::Node().tls_url());
   options.tls.ca_file = Certs().ca_cert;
   options.tls.cert_file = Certs().client_cert;
   options.tls.key_file = Certs().client_key;
@@ -143,10 +142,10 @@ TEST_F(SecureStackTest, MissingOrWrongTokenIsUnauthenticatedAndHealthIsOpen) {
 
 TEST_F(SecureStackTest, PlaintextUnknownCaAndNoClientCertificateAreRefused) {
   for (const rpc::ClientTls& tls :
-       {rpc::ClientTls{},                                      // plaintext
+       {rpc::ClientTls{},  // plaintext
         rpc::ClientTls{Certs().other_ca_cert, Certs().client_cert,
-                       Certs().client_key},                    // wrong CA
-        rpc::ClientTls{Certs().ca_cert, "", ""}}) {            // no cert
+                       Certs().client_key},          // wrong CA
+        rpc::ClientTls{Certs().ca_cert, "", ""}}) {  // no cert
     client::Client client = ClientWith(tls, kToken);
     EXPECT_EQ(client.ListRegistrations({}).status().code(),
               absl::StatusCode::kUnavailable)
@@ -167,8 +166,7 @@ TEST_F(SecureStackTest, EbatsctlTakesTheCertificatesAndTheToken) {
     return RunCommand(
         {EBATS_CTL_BIN, "--gateway", stack_->gateway_address(), "--scheduler",
          stack_->scheduler_address(), "--tls-ca", Certs().ca_cert, "--tls-cert",
-         Certs().client_cert, "--tls-key", Certs().client_key,
-         "registrations"},
+         Certs().client_cert, "--tls-key", Certs().client_key, "registrations"},
         env, stack_->dir() + "/ctl.log", absl::Seconds(30));
   };
   EXPECT_EQ(*ctl({}), 0);  // health needs no token

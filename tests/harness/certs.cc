@@ -14,19 +14,19 @@ absl::Status Openssl(const std::string& dir, std::vector<std::string> args) {
   auto code = RunCommand(args, {}, dir + "/openssl.log", absl::Seconds(30));
   if (!code.ok()) return code.status();
   if (*code != 0) {
-    return absl::InternalError(
-        absl::StrCat("openssl ", args[1], " failed; see ", dir, "/openssl.log"));
+    return absl::InternalError(absl::StrCat(
+        "openssl ", args[1], " failed; see ", dir, "/openssl.log"));
   }
   return absl::OkStatus();
 }
 
 // A key and a self-signed CA certificate.
 absl::Status MakeCa(const std::string& dir, const std::string& name) {
-  return Openssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt",
-                       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                       dir + "/" + name + ".key", "-out",
-                       dir + "/" + name + ".pem", "-days", "2", "-subj",
-                       "/CN=ebats test " + name});
+  return Openssl(dir,
+                 {"req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                  dir + "/" + name + ".key", "-out", dir + "/" + name + ".pem",
+                  "-days", "2", "-subj", "/CN=ebats test " + name});
 }
 
 // A key and a certificate for `cn` signed by the CA "ca", with `extensions`.
@@ -41,10 +41,10 @@ absl::Status MakeLeaf(const std::string& dir, const std::string& name,
       !s.ok()) {
     return s;
   }
-  return Openssl(dir, {"x509", "-req", "-in", base + ".csr", "-CA",
-                       dir + "/ca.pem", "-CAkey", dir + "/ca.key",
-                       "-CAcreateserial", "-out", base + ".pem", "-days", "2",
-                       "-extfile", base + ".ext"});
+  return Openssl(
+      dir, {"x509", "-req", "-in", base + ".csr", "-CA", dir + "/ca.pem",
+            "-CAkey", dir + "/ca.key", "-CAcreateserial", "-out", base + ".pem",
+            "-days", "2", "-extfile", base + ".ext"});
 }
 
 }  // namespace

@@ -217,7 +217,6 @@ TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
       << status.error_message();
 }
 
-
 TEST_F(GatewayApiTest, OversizedAndNonUtf8InputIsRefused) {
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::PublishEventRequest request;
@@ -226,16 +225,16 @@ TEST_F(GatewayApiTest, OversizedAndNonUtf8InputIsRefused) {
 
   // Over the params limit (256 KiB by default) but within the gRPC limit:
   // the gateway refuses it and says why.
-  request.set_params(absl::StrCat(R"({"pad": ")",
-                                  std::string(300 * 1024, 'x'), R"("})"));
+  request.set_params(
+      absl::StrCat(R"({"pad": ")", std::string(300 * 1024, 'x'), R"("})"));
   grpc::Status status = Publish(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(status.error_message().find("bytes"), std::string::npos)
       << status.error_message();
 
   // Over the server's maximum message size: gRPC itself refuses it.
-  request.set_params(absl::StrCat(R"({"pad": ")",
-                                  std::string(5 * 1024 * 1024, 'x'), R"("})"));
+  request.set_params(
+      absl::StrCat(R"({"pad": ")", std::string(5 * 1024 * 1024, 'x'), R"("})"));
   status = Publish(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << status.error_message();
