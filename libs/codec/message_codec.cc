@@ -1,6 +1,10 @@
 #include "libs/codec/message_codec.h"
 
+#include <numeric>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "libs/domain/broker_names.h"
 #include "libs/domain/delay_ladder.h"
 #include "libs/domain/names.h"
@@ -80,6 +84,15 @@ amqp::Message EncodeResults(const std::vector<v1::TaskResult>& results) {
   return m;
 }
 
+std::vector<amqp::BatchPart> EncodeResultBatch(
+    const std::vector<v1::TaskResult>& results) {
+  std::vector<amqp::BatchPart> parts(1);
+  parts[0].message = EncodeResults(results);
+  parts[0].items.resize(results.size());
+  std::iota(parts[0].items.begin(), parts[0].items.end(), 0);
+  return parts;
+}
+
 absl::StatusOr<std::vector<v1::TaskResult>> DecodeResults(
     const amqp::Delivery& delivery) {
   std::vector<v1::TaskResult> results;
@@ -126,6 +139,57 @@ amqp::Message EncodeEvent(const v1::EventMessage& event) {
   return m;
 }
 
+std::vector<amqp::BatchPart> EncodeEvents(
+    const std::vector<v1::EventMessage>& events, size_t max_body_bytes) {
+  // Open batch per event name; closed when the next event would overflow it.
+  struct Open {
+    v1::SchedulerInput input;
+    std::vector<int> items;
+    size_t bytes = 0;
+  };
+  std::vector<Open> batches;
+  absl::flat_hash_map<absl::string_view, size_t> open_by_name;
+  for (int i = 0; i < static_cast<int>(events.size()); ++i) {
+    const v1::EventMessage& event = events[i];
+    const size_t bytes = event.ByteSizeLong() + 8;
+    auto [it, is_new] = open_by_name.try_emplace(event.event(), batches.size());
+    if (is_new || batches[it->second].bytes + bytes > max_body_bytes) {
+      it->second = batches.size();
+      batches.emplace_back();
+    }
+    Open& open = batches[it->second];
+    *open.input.mutable_event_batch()->add_events() = event;
+    open.items.push_back(i);
+    open.bytes += bytes;
+  }
+  std::vector<amqp::BatchPart> out;
+  out.reserve(batches.size());
+  for (Open& open : batches) {
+    const v1::EventBatch& batch = open.input.event_batch();
+    if (batch.events_size() == 1) {
+      out.push_back({EncodeEvent(batch.events(0)), std::move(open.items)});
+      continue;
+    }
+    amqp::Message m;
+    m.exchange = names::kEventsExchange;
+    m.routing_key = batch.events(0).event();
+    m.type = names::kTypeEventBatch;
+    m.headers = {
+        {names::kHeaderPublishTime, batch.events(0).publish_time_ms()}};
+    m.body = open.input.SerializeAsString();
+    out.push_back({std::move(m), std::move(open.items)});
+  }
+  return out;
+}
+
+std::vector<const v1::EventMessage*> EventsOf(const v1::SchedulerInput& input) {
+  std::vector<const v1::EventMessage*> events;
+  if (input.has_event()) events.push_back(&input.event());
+  for (const v1::EventMessage& e : input.event_batch().events())
+    events.push_back(&e);
+  return events;
+}
+
 amqp::Message EncodeTaskRequest(const v1::TaskRequest& request) {
   amqp::Message m;
   m.exchange = names::kEventsExchange;
@@ -146,11 +210,17 @@ absl::StatusOr<v1::SchedulerInput> DecodeSchedulerInput(
   if (!input.ParseFromString(delivery.body)) {
     return absl::InvalidArgumentError("body is not an ebats.v1.SchedulerInput");
   }
-  if (input.has_event()) {
-    const v1::EventMessage& e = input.event();
-    if (absl::Status s = names::ValidateEventName(e.event()); !s.ok()) return s;
-    if (absl::Status s = names::ValidateId(e.event_id(), "event id"); !s.ok())
-      return s;
+  if (input.has_event() || input.has_event_batch()) {
+    if (input.has_event_batch() && input.event_batch().events_size() == 0) {
+      return absl::InvalidArgumentError("EventBatch carries no event");
+    }
+    for (const v1::EventMessage* e : EventsOf(input)) {
+      if (absl::Status s = names::ValidateEventName(e->event()); !s.ok())
+        return s;
+      if (absl::Status s = names::ValidateId(e->event_id(), "event id");
+          !s.ok())
+        return s;
+    }
   } else if (input.has_task_request()) {
     const v1::TaskRequest& t = input.task_request();
     if (absl::Status s = names::ValidateId(t.task_id(), "task id"); !s.ok())

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "ebats/v1/messages.pb.h"
+#include "libs/amqp/publish_batcher.h"
 #include "libs/amqp/session.h"
 
 namespace ebats::codec {
@@ -27,12 +28,26 @@ absl::StatusOr<v1::TaskResult> DecodeResult(const amqp::Delivery& delivery);
 // Several reports in one message for ebats.results (one report is sent in
 // its single form).
 amqp::Message EncodeResults(const std::vector<v1::TaskResult>& results);
+// The same, as the one part of a batch (for amqp::PublishBatcher).
+std::vector<amqp::BatchPart> EncodeResultBatch(
+    const std::vector<v1::TaskResult>& results);
 // The reports in a delivery on ebats.results, batch or single.
 // INVALID_ARGUMENT when the body is neither, or a task id is invalid.
 absl::StatusOr<std::vector<v1::TaskResult>> DecodeResults(
     const amqp::Delivery& delivery);
 // An event for ebats.events (routing key = event name).
 amqp::Message EncodeEvent(const v1::EventMessage& event);
+// Events for ebats.events as few messages as possible: one per event name
+// (the routing key), split so that no body exceeds `max_body_bytes` (an
+// event larger than that travels alone); each part lists the indices of the
+// events it carries. A lone event is sent in its single form. Parts follow
+// the order of each name's first event.
+std::vector<amqp::BatchPart> EncodeEvents(
+    const std::vector<v1::EventMessage>& events,
+    size_t max_body_bytes = 1 << 20);
+// The events a scheduler input carries: one, a batch's, or none (a task
+// request).
+std::vector<const v1::EventMessage*> EventsOf(const v1::SchedulerInput& input);
 // A CreateTask request for the scheduler's input.
 amqp::Message EncodeTaskRequest(const v1::TaskRequest& request);
 // INVALID_ARGUMENT when the body is not a SchedulerInput with valid names.

@@ -51,6 +51,12 @@ std::string Statement::Text(int column) const {
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::string& path) {
+  // Memory statistics take a process-wide mutex on every allocation and
+  // nothing here reads them. Only possible before SQLite initializes; a
+  // later call fails harmlessly.
+  static const int kNoMemoryStatistics =
+      sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kNoMemoryStatistics;
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db,

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
 #include "libs/common/status_macros.h"
 #include "libs/domain/dispatch_plan.h"
 #include "libs/domain/registration.h"
@@ -16,6 +18,12 @@ namespace {
 constexpr char kSchema[] = R"sql(
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+-- Every dispatch and report looks a task up by id; with SQLite's default
+-- 2 MiB page cache a store of a few hundred thousand tasks reads most
+-- index pages back from the OS (a third of the scheduler's CPU went to
+-- pread copies). 64 MiB of cache, plus reads through a memory map.
+PRAGMA cache_size = -65536;
+PRAGMA mmap_size = 268435456;
 CREATE TABLE IF NOT EXISTS registrations (
   event TEXT NOT NULL, topic TEXT NOT NULL, task TEXT NOT NULL,
   spec BLOB NOT NULL,
@@ -341,23 +349,40 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
           "finish_time_ms = ?4, time_used_us = ?5, message = ?6, worker_id = "
           "?7, "
           "dead_reason = ?8, lateness_ms = ?3 - due_time_ms, "
-          "due_time_ms = CASE WHEN ?11 > 0 THEN ?11 ELSE due_time_ms END "
+          "due_time_ms = CASE WHEN ?11 > 0 THEN ?11 ELSE due_time_ms END, "
+          "runs = runs + ?12 "
           "WHERE id = ?9 AND attempts <= ?2 AND state != ?10"));
   EBATS_ASSIGN_OR_RETURN(auto exists,
                          db_->Prepare("SELECT 1 FROM tasks WHERE id = ?"));
+  // Under load a run's STARTED and its outcome usually arrive in one batch.
+  // The outcome's UPDATE sets every column STARTED would, so the pair costs
+  // one UPDATE (counting the run) instead of two.
+  absl::flat_hash_set<std::pair<absl::string_view, int32_t>> outcomes;
+  for (const v1::TaskResult& r : results) {
+    if (r.outcome() != v1::OUTCOME_STARTED)
+      outcomes.emplace(r.task_id(), r.attempt());
+  }
+  absl::flat_hash_set<std::pair<absl::string_view, int32_t>> merged;
+  auto run_started = [&](const v1::TaskResult& r) {
+    started->Bind(1, int64_t{v1::TASK_STATE_RUNNING})
+        .Bind(2, int64_t{r.attempt()});
+    started->Bind(3, r.start_time_ms())
+        .Bind(4, r.worker_id())
+        .Bind(5, r.task_id());
+    started->Bind(6, int64_t{v1::TASK_STATE_PENDING});
+    started->Bind(7, int64_t{v1::TASK_STATE_RETRYING});
+    started->Bind(8, int64_t{v1::TASK_STATE_SCHEDULED});
+    return started->Run();
+  };
   int missing = 0;
   absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
     for (const v1::TaskResult& r : results) {
       if (r.outcome() == v1::OUTCOME_STARTED) {
-        started->Bind(1, int64_t{v1::TASK_STATE_RUNNING})
-            .Bind(2, int64_t{r.attempt()});
-        started->Bind(3, r.start_time_ms())
-            .Bind(4, r.worker_id())
-            .Bind(5, r.task_id());
-        started->Bind(6, int64_t{v1::TASK_STATE_PENDING});
-        started->Bind(7, int64_t{v1::TASK_STATE_RETRYING});
-        started->Bind(8, int64_t{v1::TASK_STATE_SCHEDULED});
-        EBATS_RETURN_IF_ERROR(started->Run());
+        if (outcomes.contains({r.task_id(), r.attempt()}) &&
+            merged.emplace(r.task_id(), r.attempt()).second) {
+          continue;
+        }
+        EBATS_RETURN_IF_ERROR(run_started(r));
         continue;
       }
       v1::TaskState state = v1::TASK_STATE_SUCCEEDED;
@@ -378,10 +403,16 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
       finished->Bind(10, int64_t{v1::TASK_STATE_CANCELED});
       finished->Bind(
           11, state == v1::TASK_STATE_RETRYING ? r.retry_due_time_ms() : 0);
+      const bool counts_run = merged.erase({r.task_id(), r.attempt()}) > 0;
+      // A STARTED after this outcome belongs to another run.
+      outcomes.erase({r.task_id(), r.attempt()});
+      finished->Bind(12, int64_t{counts_run ? 1 : 0});
       EBATS_RETURN_IF_ERROR(finished->Run());
       // Nothing changed: canceled, superseded, or unknown. Count the last,
       // which is rare enough to look up.
       if (db_->Changes() == 0) {
+        // The run still counts, as its STARTED alone would have.
+        if (counts_run) EBATS_RETURN_IF_ERROR(run_started(r));
         exists->Bind(1, r.task_id());
         EBATS_ASSIGN_OR_RETURN(bool row, exists->Step());
         exists->Reset();

@@ -121,6 +121,62 @@ TEST(StoreTest, ResultsMoveTheStateForward) {
   EXPECT_EQ(unknown, 1);
 }
 
+// The store folds a run's STARTED and outcome into one UPDATE when they
+// arrive together; the record must be what one-by-one reports give.
+TEST(StoreTest, ReportsInOneBatchRecordWhatTheyDoOneByOne) {
+  v1::TaskResult started;
+  started.set_task_id("t1");
+  started.set_outcome(v1::OUTCOME_STARTED);
+  started.set_attempt(1);
+  started.set_start_time_ms(1005);
+  started.set_worker_id("w1");
+  v1::TaskResult done = started;
+  done.set_outcome(v1::OUTCOME_SUCCEEDED);
+  done.set_finish_time_ms(1010);
+  v1::TaskResult retry = done;
+  retry.set_outcome(v1::OUTCOME_RETRY);
+  retry.set_retry_due_time_ms(2000);
+  v1::TaskResult started2 = started;
+  started2.set_attempt(2);
+  started2.set_start_time_ms(2003);
+  v1::TaskResult done2 = done;
+  done2.set_attempt(2);
+  done2.set_start_time_ms(2003);
+  const std::vector<std::vector<v1::TaskResult>> sequences = {
+      {started, done},
+      {done, started},
+      {started, started, done},
+      {started, done, started, done},
+      {started, retry, started2, done2},
+      {started2, done2, started, retry},
+  };
+  for (bool canceled : {false, true}) {
+    for (const auto& sequence : sequences) {
+      auto batched = OpenMemory();
+      auto single = OpenMemory();
+      std::vector<InsertOutcome> outcomes;
+      v1::Task task = NewTask("t1");
+      if (canceled) task.set_state(v1::TASK_STATE_SCHEDULED);
+      for (Store* store : {batched.get(), single.get()}) {
+        ASSERT_TRUE(store->InsertTasks({task}, &outcomes).ok());
+        if (canceled) {
+          ASSERT_TRUE(store->CancelTask("t1").ok());
+        }
+      }
+      ASSERT_TRUE(batched->ApplyResults(sequence, nullptr).ok());
+      for (const v1::TaskResult& r : sequence)
+        ASSERT_TRUE(single->ApplyResults({r}, nullptr).ok());
+      auto want = single->GetTask("t1");
+      auto got = batched->GetTask("t1");
+      ASSERT_TRUE(want.ok() && got.ok());
+      EXPECT_EQ(got->SerializeAsString(), want->SerializeAsString())
+          << "sequence of " << sequence.size() << ", canceled=" << canceled
+          << "\n got " << got->ShortDebugString() << "\nwant "
+          << want->ShortDebugString();
+    }
+  }
+}
+
 TEST(StoreTest, FailedGoesDead) {
   auto store = OpenMemory();
   std::vector<InsertOutcome> outcomes;

@@ -51,7 +51,8 @@ Worker::Worker(WorkerOptions options)
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
-  reports_ = std::make_unique<ReportBatcher>(*session_);
+  reports_ = std::make_unique<amqp::PublishBatcher<v1::TaskResult>>(
+      *session_, codec::EncodeResultBatch);
 }
 
 Worker::~Worker() { Shutdown(absl::ZeroDuration()); }

@@ -30,11 +30,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/amqp/ebats_topology.h"
+#include "libs/amqp/publish_batcher.h"
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
 #include "libs/worker/handler.h"
 #include "libs/worker/heartbeater.h"
-#include "libs/worker/report_batcher.h"
 #include "libs/worker/worker_metrics.h"
 #include "prometheus/registry.h"
 
@@ -148,7 +148,8 @@ class Worker {
   std::map<std::string, Handler> handlers_;
   ReportCallback report_;
   std::unique_ptr<amqp::Session> session_;
-  std::unique_ptr<ReportBatcher> reports_;  // uses session_
+  // Sends STARTED reports and outcomes to ebats.results; uses session_.
+  std::unique_ptr<amqp::PublishBatcher<v1::TaskResult>> reports_;
   std::unique_ptr<Heartbeater> heartbeater_;
 
   absl::Mutex mu_;

@@ -2,6 +2,11 @@
 // publishes to ebats.events and answers OK only once RabbitMQ confirmed the
 // message. Stateless: any number of gateways can run side by side.
 //
+// Events of concurrent PublishEvent calls that arrive while earlier ones
+// wait for their confirms travel together (amqp::PublishBatcher, one
+// message per event name): no added latency when idle, a fraction of a
+// broker message per event under load.
+//
 // Status codes: INVALID_ARGUMENT for bad names, params or settings (nothing
 // is published); UNAVAILABLE when the broker did not accept the message (not
 // connected, connection lost before the confirm, nacked, unroutable).
@@ -11,6 +16,8 @@
 #include <cstddef>
 
 #include "ebats/v1/gateway.grpc.pb.h"
+#include "ebats/v1/messages.pb.h"
+#include "libs/amqp/publish_batcher.h"
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
 #include "libs/domain/params.h"
@@ -50,10 +57,9 @@ class GatewayService final : public v1::EventGateway::CallbackService {
       v1::CreateTaskResponse* response) override;
 
  private:
-  // Publishes and finishes `reactor` when the broker has decided.
-  void PublishAndFinish(amqp::Message message,
-                        grpc::ServerUnaryReactor* reactor, const char* method,
-                        const std::string& event);
+  // Finishes `reactor` with the broker's decision on its message.
+  amqp::Session::Completion FinishWhenConfirmed(
+      grpc::ServerUnaryReactor* reactor, const char* method, std::string event);
   grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
                                    const absl::Status& status,
                                    const char* method);
@@ -66,6 +72,7 @@ class GatewayService final : public v1::EventGateway::CallbackService {
   metrics::CounterCache published_by_event_{published_};
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Histogram& publish_seconds_;
+  amqp::PublishBatcher<v1::EventMessage> events_;
 };
 
 }  // namespace ebats::gateway

@@ -1,6 +1,7 @@
 #include "services/scheduler/dispatcher.h"
 
 #include <atomic>
+#include <iterator>
 #include <memory>
 
 #include "libs/codec/message_codec.h"
@@ -74,9 +75,9 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       SendToPoison(session_, delivery, input.status(), metrics_);
       continue;
     }
-    if (input->has_event() && input->event().keyed()) {
-      keyed.emplace_back(input->event().event_id(),
-                         input->event().publish_time_ms());
+    for (const v1::EventMessage* event : codec::EventsOf(*input)) {
+      if (event->keyed())
+        keyed.emplace_back(event->event_id(), event->publish_time_ms());
     }
     inputs.emplace_back(std::move(delivery), *std::move(input));
   }
@@ -98,20 +99,25 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   std::vector<v1::Task> all;
   for (auto& [delivery, input] : inputs) {
     Item item{std::move(delivery), {}};
-    if (input.has_event()) {
-      const v1::EventMessage& event = input.event();
-      metrics_.received_by_event.Get({{"event", event.event()}}).Increment();
-      item.tasks =
-          domain::PlanTasks(event, registrations_.Match(event.event()), now_ms,
-                            event.keyed() ? generations[next_keyed++] : 0);
-      if (item.tasks.empty()) {
-        metrics_.events_unmatched.Add({{"event", event.event()}}).Increment();
-        session_.Ack(item.delivery);
-        continue;
-      }
-    } else {
+    if (input.has_task_request()) {
       item.tasks.push_back(
           domain::TaskFromRequest(input.task_request(), now_ms));
+    }
+    for (const v1::EventMessage* event : codec::EventsOf(input)) {
+      metrics_.received_by_event.Get({{"event", event->event()}}).Increment();
+      std::vector<v1::Task> planned = domain::PlanTasks(
+          *event, registrations_.Match(event->event()), now_ms,
+          event->keyed() ? generations[next_keyed++] : 0);
+      if (planned.empty()) {
+        metrics_.events_unmatched.Add({{"event", event->event()}}).Increment();
+      }
+      item.tasks.insert(item.tasks.end(),
+                        std::make_move_iterator(planned.begin()),
+                        std::make_move_iterator(planned.end()));
+    }
+    if (item.tasks.empty()) {
+      session_.Ack(item.delivery);
+      continue;
     }
     all.insert(all.end(), item.tasks.begin(), item.tasks.end());
     items.push_back(std::move(item));

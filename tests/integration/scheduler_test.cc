@@ -1,5 +1,10 @@
 // The scheduler's gRPC API (real stub, in-process server on port 0) and its
 // dispatcher and result recorder against a real RabbitMQ.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "ebats/v1/scheduler.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -219,6 +224,48 @@ TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
     return false;
   }));
   EXPECT_EQ(probe.Matching(is_ours).size(), 1u);
+}
+
+TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
+  ASSERT_TRUE(Register("order_paid", "batched", "virtualShipping").ok());
+  QueueProbe probe({domain::TaskQueueName("batched")},
+                   amqp::TopicTopology(kQuorum, "batched"));
+  ASSERT_TRUE(probe.WaitUp());
+  // The first event alone, until the store says its task is dispatched.
+  v1::EventMessage first = PublishEvent("order_paid", R"({"n":0})");
+  std::vector<store::InsertOutcome> outcomes;
+  ASSERT_TRUE(WaitFor([&] {
+    v1::Task probe_task;
+    probe_task.set_id(
+        domain::TaskIdFor(first.event_id(), "batched", "virtualShipping"));
+    return store_->InsertTasks({probe_task}, &outcomes).ok() &&
+           outcomes[0] == store::InsertOutcome::kExistsDispatched;
+  }));
+  // Then a batch that carries it again with three new ones.
+  std::vector<v1::EventMessage> events = {first};
+  for (int n = 1; n <= 3; ++n) {
+    v1::EventMessage e = first;
+    e.set_event_id(domain::NewRandomId());
+    e.set_params(absl::StrCat(R"({"n":)", n, "}"));
+    events.push_back(e);
+  }
+  std::vector<amqp::BatchPart> encoded = codec::EncodeEvents(events);
+  ASSERT_EQ(encoded.size(), 1u);
+  ASSERT_TRUE(session_->PublishAndWait(encoded[0].message).ok());
+  auto tasks = probe.WaitMatching(
+      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, 4);
+  ASSERT_EQ(tasks.size(), 4u);
+  std::set<std::string> params;
+  for (const auto& d : tasks) params.insert(codec::DecodeTask(d)->params());
+  EXPECT_EQ(params, (std::set<std::string>{R"({"n":0})", R"({"n":1})",
+                                           R"({"n":2})", R"({"n":3})"}));
+  // The batch is acked once its tasks are confirmed: nothing left to redo.
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        return probe.Matching([](const amqp::Delivery&) { return true; })
+                   .size() > 4;
+      },
+      absl::Milliseconds(500)));
 }
 
 TEST_F(SchedulerTest, WorkerReportsAreRecorded) {
