@@ -547,6 +547,8 @@ int Lateness() {
 }  // namespace ebats::bench
 
 int main(int argc, char** argv) {
+  // As in the services (service::Init): no lock-graph upkeep.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::ParseCommandLine(argc, argv);
   // stdout carries the JSON result only.
   ebats::InitLogging("ebats-bench", "warn");

@@ -8,7 +8,7 @@ EBATS_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librabbitmq-dev prometheus-cpp-dev libabsl-dev libsqlite3-dev libssl-dev
-  nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libjemalloc-dev
   rabbitmq-server curl openssl clang libclang-rt-14-dev
 )
 
