@@ -9,7 +9,9 @@
 // early and how many never ran, as one JSON object on stdout.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "ebats/v1/gateway.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/topology.h"
 #include "libs/client/client.h"
@@ -247,6 +252,71 @@ int Broker() {
   return 0;
 }
 
+// Unary PublishEvent calls, `callers` of them in flight at any time, each
+// answer starting the next call (gRPC's callback API). As many blocking
+// threads cost the load generator more CPU than the gateway it measures.
+class UnaryPublisher {
+ public:
+  UnaryPublisher(int n, std::string event)
+      : n_(n),
+        event_(std::move(event)),
+        stub_(v1::EventGateway::NewStub(
+            grpc::CreateChannel(absl::GetFlag(FLAGS_gateway),
+                                grpc::InsecureChannelCredentials()))) {}
+  // Run has returned: every callback is past its last use of `this` but
+  // may still be leaving the critical section; wait for it, as
+  // absl::Notification's destructor does.
+  ~UnaryPublisher() { absl::MutexLock lock(&mu_); }
+
+  // Returns once every call has been answered.
+  void Run(int callers, std::atomic<int>* failed, std::string* last_event_id) {
+    for (int c = 0; c < std::min(callers, n_); ++c) StartNext();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](UnaryPublisher* p) { return p->answered_ >= p->n_; }, this));
+    failed->fetch_add(failed_);
+    *last_event_id = last_event_id_;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    v1::PublishEventRequest request;
+    v1::PublishEventResponse response;
+  };
+
+  void StartNext() {
+    const int i = next_.fetch_add(1);
+    if (i >= n_) return;
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(60));
+    call->request.set_event(event_);
+    call->request.set_params(absl::StrCat(R"({"i": )", i, "}"));
+    stub_->async()->PublishEvent(&call->context, &call->request,
+                                 &call->response,
+                                 [this, call, i](grpc::Status status) {
+                                   StartNext();
+                                   // The last use of `this`: Run returns once
+                                   // all calls counted.
+                                   absl::MutexLock lock(&mu_);
+                                   if (!status.ok()) ++failed_;
+                                   if (status.ok() && i == n_ - 1)
+                                     last_event_id_ = call->response.event_id();
+                                   ++answered_;
+                                 });
+  }
+
+  const int n_;
+  const std::string event_;
+  std::unique_ptr<v1::EventGateway::Stub> stub_;
+  std::atomic<int> next_{0};
+  absl::Mutex mu_;
+  int answered_ ABSL_GUARDED_BY(mu_) = 0;
+  int failed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_event_id_ ABSL_GUARDED_BY(mu_);
+};
+
 // throughput / fanout: --events events through the gateway (unary from
 // --clients callers, or batches of --batch), each matching --fanout
 // registrations with a no-op handler. Reports events/s published, tasks/s
@@ -290,39 +360,28 @@ int Throughput() {
     std::string last_event_id;
     const absl::Time start = absl::Now();
     std::vector<std::thread> threads;
-    for (int c = 0; c < clients; ++c) {
+    if (batch == 0) {
+      UnaryPublisher(n, event).Run(clients, &failed, &last_event_id);
+    }
+    for (int c = 0; c < clients && batch > 0; ++c) {
       threads.emplace_back([&] {
         client::Client client = NewClient();
-        const int step = batch > 0 ? batch : 1;
         for (;;) {
-          const int first = next.fetch_add(step);
+          const int first = next.fetch_add(batch);
           if (first >= n) break;
-          const int count = std::min(step, n - first);
-          if (batch > 0) {
-            v1::PublishEventsRequest request;
-            for (int i = 0; i < count; ++i) {
-              auto* e = request.add_events();
-              e->set_event(event);
-              e->set_params(absl::StrCat(R"({"i": )", first + i, "}"));
-            }
-            auto response = client.PublishEvents(request);
-            if (!response.ok()) {
-              failed.fetch_add(count);
-            } else if (first + count == n) {
-              absl::MutexLock lock(&mu);
-              last_event_id = response->results(count - 1).event_id();
-            }
-          } else {
-            v1::PublishEventRequest request;
-            request.set_event(event);
-            request.set_params(absl::StrCat(R"({"i": )", first, "}"));
-            auto response = client.PublishEvent(request);
-            if (!response.ok()) {
-              failed.fetch_add(1);
-            } else if (first + 1 == n) {
-              absl::MutexLock lock(&mu);
-              last_event_id = response->event_id();
-            }
+          const int count = std::min(batch, n - first);
+          v1::PublishEventsRequest request;
+          for (int i = 0; i < count; ++i) {
+            auto* e = request.add_events();
+            e->set_event(event);
+            e->set_params(absl::StrCat(R"({"i": )", first + i, "}"));
+          }
+          auto response = client.PublishEvents(request);
+          if (!response.ok()) {
+            failed.fetch_add(count);
+          } else if (first + count == n) {
+            absl::MutexLock lock(&mu);
+            last_event_id = response->results(count - 1).event_id();
           }
         }
       });
