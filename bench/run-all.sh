@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 run() { echo "== $*"; bench/run.sh "$@" | tail -n 1; }
 run broker --events=200000
-run throughput --events=200000 --clients=32
+run throughput --events=200000 --clients=256
+run throughput --events=100000 --clients=32
 run throughput --events=200000 --clients=4 --batch=100
 run throughput --events=20000 --clients=4 --batch=100 --fanout=10
 run latency --rate=200 --duration=10s

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "absl/random/random.h"
@@ -46,8 +47,9 @@ Worker::Worker(WorkerOptions options)
   session.brokers = options_.brokers;
   session.tls = options_.broker_tls;
   session.connection_name = absl::StrCat("ebats-worker ", id_);
-  session.prefetch = static_cast<uint16_t>(
-      options_.prefetch > 0 ? options_.prefetch : 16 * options_.concurrency);
+  session.prefetch = static_cast<uint16_t>(std::min(
+      options_.prefetch > 0 ? options_.prefetch : 32 * options_.concurrency,
+      65535));
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));

@@ -49,10 +49,11 @@ struct WorkerOptions {
   std::vector<std::string> topics;
   // Handlers running at once.
   int concurrency = 4;
-  // Unacked tasks held per topic; 0 means 16 * concurrency. A task stays
+  // Unacked tasks held per topic; 0 means 32 * concurrency. A task stays
   // unacked until its outcome report is confirmed (a broker round trip
-  // after the run), so short tasks need a deep prefetch to keep threads
-  // busy: no-op tasks ran at 5,747/s with 16 per thread and 3,121/s with 2
+  // after the run, 10-20 ms when the broker is busy), so short tasks need a
+  // deep prefetch to keep threads busy: no-op tasks in batches of 100 ran
+  // at 8,500-9,700/s with 16 per thread and 10,900/s with 32 or 64
   // (bench/README.md). For long tasks shared by many workers, a small one
   // (2 * concurrency) hoards less.
   int prefetch = 0;

@@ -22,7 +22,7 @@ ABSL_FLAG(std::string, topics, ebats::EnvOr("EBATS_TOPICS", "demo"),
           "comma-separated topics to consume [EBATS_TOPICS]");
 ABSL_FLAG(int, concurrency, 4, "handlers running at once");
 ABSL_FLAG(int, prefetch, 0,
-          "unacked tasks held per topic; 0 = 16 x concurrency (deep enough "
+          "unacked tasks held per topic; 0 = 32 x concurrency (deep enough "
           "for short tasks; use ~2 x concurrency for long ones)");
 ABSL_FLAG(std::string, scheduler,
           ebats::EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402"),
