@@ -20,6 +20,9 @@ constexpr absl::Duration kIdleFlush = absl::Milliseconds(100);
 struct Item {
   amqp::Delivery delivery;
   std::vector<v1::Task> tasks;
+  // How many of `tasks` each event (or the task request) of the input
+  // planned, in order: duplicates are counted per event.
+  std::vector<size_t> planned;
 };
 
 // Acks an input message once all its tasks are confirmed.
@@ -98,10 +101,11 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   std::vector<Item> items;
   std::vector<v1::Task> all;
   for (auto& [delivery, input] : inputs) {
-    Item item{std::move(delivery), {}};
+    Item item{std::move(delivery), {}, {}};
     if (input.has_task_request()) {
       item.tasks.push_back(
           domain::TaskFromRequest(input.task_request(), now_ms));
+      item.planned.push_back(1);
     }
     for (const v1::EventMessage* event : codec::EventsOf(input)) {
       metrics_.received_by_event.Get({{"event", event->event()}}).Increment();
@@ -110,6 +114,8 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
           event->keyed() ? generations[next_keyed++] : 0);
       if (planned.empty()) {
         metrics_.events_unmatched.Add({{"event", event->event()}}).Increment();
+      } else {
+        item.planned.push_back(planned.size());
       }
       item.tasks.insert(item.tasks.end(),
                         std::make_move_iterator(planned.begin()),
@@ -140,17 +146,24 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   size_t index = 0;
   for (auto& item : items) {
     std::vector<const v1::Task*> to_send;
+    int duplicates = 0;
     {
       absl::MutexLock lock(&mu_);
-      for (const v1::Task& task : item.tasks) {
-        if (outcomes[index++] != store::InsertOutcome::kExistsDispatched &&
-            in_flight_.insert(task.id()).second) {
-          to_send.push_back(&task);
+      size_t next = 0;
+      for (size_t count : item.planned) {
+        const size_t before = to_send.size();
+        for (size_t end = next + count; next < end; ++next) {
+          const v1::Task& task = item.tasks[next];
+          if (outcomes[index++] != store::InsertOutcome::kExistsDispatched &&
+              in_flight_.insert(task.id()).second) {
+            to_send.push_back(&task);
+          }
         }
+        if (to_send.size() == before) ++duplicates;
       }
     }
+    if (duplicates > 0) metrics_.events_duplicate.Increment(duplicates);
     if (to_send.empty()) {
-      metrics_.events_duplicate.Increment();
       session_.Ack(item.delivery);
       continue;
     }

@@ -23,7 +23,8 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
       events_duplicate(
           prometheus::BuildCounter()
               .Name("ebats_events_duplicate_total")
-              .Help("Events whose tasks had all been dispatched before")
+              .Help("Events (and task requests) whose tasks had all been "
+                    "dispatched before")
               .Register(registry)
               .Add({})),
       tasks_dispatched(prometheus::BuildCounter()

@@ -259,6 +259,14 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
   for (const auto& d : tasks) params.insert(codec::DecodeTask(d)->params());
   EXPECT_EQ(params, (std::set<std::string>{R"({"n":0})", R"({"n":1})",
                                            R"({"n":2})", R"({"n":3})"}));
+  // The event sent again counts as a duplicate, the new ones do not.
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& f : registry_.Collect()) {
+      if (f.name == "ebats_events_duplicate_total")
+        return f.metric[0].counter.value == 1;
+    }
+    return false;
+  }));
   // The batch is acked once its tasks are confirmed: nothing left to redo.
   EXPECT_FALSE(WaitFor(
       [&] {
