@@ -37,6 +37,20 @@ v1::Task NewTask(const std::string& id, const std::string& topic = "demo") {
   return t;
 }
 
+// Worker report `outcome` of task t1's attempt `attempt`, run by w1 from
+// `start_ms` (outcomes finish 5 ms later).
+v1::TaskResult Report(v1::Outcome outcome, int attempt = 1,
+                      int64_t start_ms = 1005) {
+  v1::TaskResult r;
+  r.set_task_id("t1");
+  r.set_outcome(outcome);
+  r.set_attempt(attempt);
+  r.set_start_time_ms(start_ms);
+  r.set_worker_id("w1");
+  if (outcome != v1::OUTCOME_STARTED) r.set_finish_time_ms(start_ms + 5);
+  return r;
+}
+
 TEST(StoreTest, RegistrationIsIdempotentForSameSettings) {
   auto store = OpenMemory();
   EXPECT_EQ(*store->PutRegistration(Reg("e", "demo", "t")), true);
@@ -90,15 +104,8 @@ TEST(StoreTest, ResultsMoveTheStateForward) {
   auto store = OpenMemory();
   std::vector<InsertOutcome> outcomes;
   ASSERT_TRUE(store->InsertTasks({NewTask("t1")}, &outcomes).ok());
-  v1::TaskResult started;
-  started.set_task_id("t1");
-  started.set_outcome(v1::OUTCOME_STARTED);
-  started.set_attempt(1);
-  started.set_start_time_ms(1005);
-  started.set_worker_id("w1");
-  v1::TaskResult done = started;
-  done.set_outcome(v1::OUTCOME_SUCCEEDED);
-  done.set_finish_time_ms(1010);
+  v1::TaskResult started = Report(v1::OUTCOME_STARTED);
+  v1::TaskResult done = Report(v1::OUTCOME_SUCCEEDED);
   done.set_time_used_us(5000);
   done.set_message("shipped");
   int unknown = -1;
@@ -124,24 +131,12 @@ TEST(StoreTest, ResultsMoveTheStateForward) {
 // The store folds a run's STARTED and outcome into one UPDATE when they
 // arrive together; the record must be what one-by-one reports give.
 TEST(StoreTest, ReportsInOneBatchRecordWhatTheyDoOneByOne) {
-  v1::TaskResult started;
-  started.set_task_id("t1");
-  started.set_outcome(v1::OUTCOME_STARTED);
-  started.set_attempt(1);
-  started.set_start_time_ms(1005);
-  started.set_worker_id("w1");
-  v1::TaskResult done = started;
-  done.set_outcome(v1::OUTCOME_SUCCEEDED);
-  done.set_finish_time_ms(1010);
-  v1::TaskResult retry = done;
-  retry.set_outcome(v1::OUTCOME_RETRY);
+  const v1::TaskResult started = Report(v1::OUTCOME_STARTED);
+  const v1::TaskResult done = Report(v1::OUTCOME_SUCCEEDED);
+  v1::TaskResult retry = Report(v1::OUTCOME_RETRY);
   retry.set_retry_due_time_ms(2000);
-  v1::TaskResult started2 = started;
-  started2.set_attempt(2);
-  started2.set_start_time_ms(2003);
-  v1::TaskResult done2 = done;
-  done2.set_attempt(2);
-  done2.set_start_time_ms(2003);
+  const v1::TaskResult started2 = Report(v1::OUTCOME_STARTED, 2, 2003);
+  const v1::TaskResult done2 = Report(v1::OUTCOME_SUCCEEDED, 2, 2003);
   const std::vector<std::vector<v1::TaskResult>> sequences = {
       {started, done},
       {done, started},
