@@ -49,6 +49,9 @@ absl::StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto running = std::unique_ptr<RunningServer>(new RunningServer());
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second service started on a busy
+  // port would bind and silently take half its connections. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.address, *credentials, &running->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
   std::vector<

@@ -2,7 +2,11 @@
 
 #include <signal.h>
 
+#include <deque>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "libs/rpc/health_client.h"
 
@@ -19,6 +23,17 @@ bool WaitHealth(const std::string& address, absl::Duration timeout,
     absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
+}
+
+// The last `lines` lines of a service's log.
+std::string LogTail(const std::string& path, size_t lines = 15) {
+  std::ifstream in(path);
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(std::move(line));
+    if (tail.size() > lines) tail.pop_front();
+  }
+  return absl::StrJoin(tail, "\n");
 }
 
 }  // namespace
@@ -76,16 +91,18 @@ absl::Status EbatsStack::StartService(const std::string& name,
   if (!child.ok()) return child.status();
   services_[name] = *std::move(child);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  const std::string log = absl::StrCat(dir_, "/", name, ".log");
   while (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port),
                      absl::Milliseconds(200), wait_serving_, client_tls_)) {
+    // The log goes with the temp dir: its end goes into the error.
     if (!Running(name)) {
       return absl::AbortedError(
-          absl::StrCat(name, " exited; see ", dir_, "/", name, ".log"));
+          absl::StrCat(name, " exited; ", log, " ends:\n", LogTail(log)));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat(name, wait_serving_ ? " not SERVING" : " not answering",
-                       " within 30 s; see ", dir_, "/", name, ".log"));
+                       " within 30 s; ", log, " ends:\n", LogTail(log)));
     }
   }
   return absl::OkStatus();
