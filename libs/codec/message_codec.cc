@@ -139,47 +139,101 @@ amqp::Message EncodeEvent(const v1::EventMessage& event) {
   return m;
 }
 
-std::vector<amqp::BatchPart> EncodeEvents(
-    const std::vector<v1::EventMessage>& events, size_t max_body_bytes) {
-  // Open batch per event name; closed when the next event would overflow it.
+namespace {
+
+// How one kind of scheduler input travels in batches.
+template <typename Item>
+struct BatchForm {
+  std::string (*routing_key)(const Item&);
+  Item* (*add_to)(v1::SchedulerInput&);
+  amqp::Message (*single)(const Item&);
+  const char* type;
+  int64_t (*publish_time_ms)(const Item&);
+};
+
+// Groups `items` by routing key into batches of at most `max_body_bytes`
+// (an item larger than that travels alone), in the order of each key's
+// first item; a batch of one is sent in its single form.
+template <typename Item>
+std::vector<amqp::BatchPart> EncodeBatches(const std::vector<Item>& items,
+                                           size_t max_body_bytes,
+                                           const BatchForm<Item>& form) {
   struct Open {
     v1::SchedulerInput input;
     std::vector<int> items;
     size_t bytes = 0;
+    std::string key;
   };
   std::vector<Open> batches;
-  absl::flat_hash_map<absl::string_view, size_t> open_by_name;
-  for (int i = 0; i < static_cast<int>(events.size()); ++i) {
-    const v1::EventMessage& event = events[i];
-    const size_t bytes = event.ByteSizeLong() + 8;
-    auto [it, is_new] = open_by_name.try_emplace(event.event(), batches.size());
+  absl::flat_hash_map<std::string, size_t> open_by_key;
+  for (int i = 0; i < static_cast<int>(items.size()); ++i) {
+    const size_t bytes = items[i].ByteSizeLong() + 8;
+    std::string key = form.routing_key(items[i]);
+    auto [it, is_new] = open_by_key.try_emplace(key, batches.size());
     if (is_new || batches[it->second].bytes + bytes > max_body_bytes) {
       it->second = batches.size();
       batches.emplace_back();
+      batches.back().key = std::move(key);
     }
     Open& open = batches[it->second];
-    *open.input.mutable_event_batch()->add_events() = event;
+    *form.add_to(open.input) = items[i];
     open.items.push_back(i);
     open.bytes += bytes;
   }
   std::vector<amqp::BatchPart> out;
   out.reserve(batches.size());
   for (Open& open : batches) {
-    const v1::EventBatch& batch = open.input.event_batch();
-    if (batch.events_size() == 1) {
-      out.push_back({EncodeEvent(batch.events(0)), std::move(open.items)});
+    const Item& first = items[open.items.front()];
+    if (open.items.size() == 1) {
+      out.push_back({form.single(first), std::move(open.items)});
       continue;
     }
     amqp::Message m;
     m.exchange = names::kEventsExchange;
-    m.routing_key = batch.events(0).event();
-    m.type = names::kTypeEventBatch;
-    m.headers = {
-        {names::kHeaderPublishTime, batch.events(0).publish_time_ms()}};
+    m.routing_key = std::move(open.key);
+    m.type = form.type;
+    m.headers = {{names::kHeaderPublishTime, form.publish_time_ms(first)}};
     m.body = open.input.SerializeAsString();
     out.push_back({std::move(m), std::move(open.items)});
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<amqp::BatchPart> EncodeEvents(
+    const std::vector<v1::EventMessage>& events, size_t max_body_bytes) {
+  static const BatchForm<v1::EventMessage> kForm{
+      [](const v1::EventMessage& e) { return e.event(); },
+      [](v1::SchedulerInput& in) {
+        return in.mutable_event_batch()->add_events();
+      },
+      EncodeEvent, names::kTypeEventBatch,
+      [](const v1::EventMessage& e) { return e.publish_time_ms(); }};
+  return EncodeBatches(events, max_body_bytes, kForm);
+}
+
+std::vector<amqp::BatchPart> EncodeTaskRequests(
+    const std::vector<v1::TaskRequest>& requests, size_t max_body_bytes) {
+  static const BatchForm<v1::TaskRequest> kForm{
+      [](const v1::TaskRequest& r) {
+        return names::TaskRequestRoutingKey(r.topic());
+      },
+      [](v1::SchedulerInput& in) {
+        return in.mutable_task_request_batch()->add_requests();
+      },
+      EncodeTaskRequest, names::kTypeTaskRequestBatch,
+      [](const v1::TaskRequest& r) { return r.publish_time_ms(); }};
+  return EncodeBatches(requests, max_body_bytes, kForm);
+}
+
+std::vector<const v1::TaskRequest*> TaskRequestsOf(
+    const v1::SchedulerInput& input) {
+  std::vector<const v1::TaskRequest*> requests;
+  if (input.has_task_request()) requests.push_back(&input.task_request());
+  for (const v1::TaskRequest& r : input.task_request_batch().requests())
+    requests.push_back(&r);
+  return requests;
 }
 
 std::vector<const v1::EventMessage*> EventsOf(const v1::SchedulerInput& input) {
@@ -221,12 +275,19 @@ absl::StatusOr<v1::SchedulerInput> DecodeSchedulerInput(
           !s.ok())
         return s;
     }
-  } else if (input.has_task_request()) {
-    const v1::TaskRequest& t = input.task_request();
-    if (absl::Status s = names::ValidateId(t.task_id(), "task id"); !s.ok())
-      return s;
-    if (absl::Status s = names::ValidateTopicName(t.topic()); !s.ok()) return s;
-    if (absl::Status s = names::ValidateTaskName(t.task()); !s.ok()) return s;
+  } else if (input.has_task_request() || input.has_task_request_batch()) {
+    if (input.has_task_request_batch() &&
+        input.task_request_batch().requests_size() == 0) {
+      return absl::InvalidArgumentError("TaskRequestBatch carries no request");
+    }
+    for (const v1::TaskRequest* t : TaskRequestsOf(input)) {
+      if (absl::Status s = names::ValidateId(t->task_id(), "task id"); !s.ok())
+        return s;
+      if (absl::Status s = names::ValidateTopicName(t->topic()); !s.ok())
+        return s;
+      if (absl::Status s = names::ValidateTaskName(t->task()); !s.ok())
+        return s;
+    }
   } else {
     return absl::InvalidArgumentError(
         "SchedulerInput carries neither an event nor a task");

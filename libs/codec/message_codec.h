@@ -50,6 +50,14 @@ std::vector<amqp::BatchPart> EncodeEvents(
 std::vector<const v1::EventMessage*> EventsOf(const v1::SchedulerInput& input);
 // A CreateTask request for the scheduler's input.
 amqp::Message EncodeTaskRequest(const v1::TaskRequest& request);
+// Task requests as few messages as possible: one per topic (the routing
+// key), split as EncodeEvents does.
+std::vector<amqp::BatchPart> EncodeTaskRequests(
+    const std::vector<v1::TaskRequest>& requests,
+    size_t max_body_bytes = 1 << 20);
+// The task requests a scheduler input carries: one, a batch's, or none.
+std::vector<const v1::TaskRequest*> TaskRequestsOf(
+    const v1::SchedulerInput& input);
 // INVALID_ARGUMENT when the body is not a SchedulerInput with valid names.
 absl::StatusOr<v1::SchedulerInput> DecodeSchedulerInput(
     const amqp::Delivery& delivery);

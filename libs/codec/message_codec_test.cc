@@ -94,6 +94,32 @@ TEST(EncodeEventsTest, SplitsAtTheBodyLimit) {
   EXPECT_EQ(big[0].items, std::vector<int>{0});
 }
 
+TEST(EncodeTaskRequestsTest, OneMessagePerTopic) {
+  std::vector<v1::TaskRequest> requests;
+  for (int i = 0; i < 5; ++i) {
+    v1::TaskRequest r;
+    r.set_task_id(absl::StrCat("t", i));
+    r.set_topic(i == 3 ? "other" : "demo");
+    r.set_task("closeOrder");
+    r.set_params("{}");
+    requests.push_back(r);
+  }
+  std::vector<amqp::BatchPart> out = EncodeTaskRequests(requests);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].message.type, domain::kTypeTaskRequestBatch);
+  EXPECT_EQ(out[0].message.routing_key, domain::TaskRequestRoutingKey("demo"));
+  EXPECT_EQ(out[0].items, (std::vector<int>{0, 1, 2, 4}));
+  EXPECT_EQ(out[1].message.type, domain::kTypeTaskRequest);
+  EXPECT_EQ(out[1].items, std::vector<int>{3});
+  auto input = DecodeSchedulerInput(AsDelivery(out[0].message));
+  ASSERT_TRUE(input.ok()) << input.status();
+  std::vector<std::string> ids;
+  for (const v1::TaskRequest* r : TaskRequestsOf(*input))
+    ids.push_back(r->task_id());
+  EXPECT_EQ(ids, (std::vector<std::string>{"t0", "t1", "t2", "t4"}));
+  EXPECT_TRUE(EventsOf(*input).empty());
+}
+
 TEST(DecodeSchedulerInputTest, RefusesAnEmptyOrInvalidBatch) {
   v1::SchedulerInput input;
   input.mutable_event_batch();
@@ -105,6 +131,10 @@ TEST(DecodeSchedulerInputTest, RefusesAnEmptyOrInvalidBatch) {
   d.body = input.SerializeAsString();
   auto decoded = DecodeSchedulerInput(d);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  v1::SchedulerInput requests;
+  requests.mutable_task_request_batch();
+  d.body = requests.SerializeAsString();
+  EXPECT_FALSE(DecodeSchedulerInput(d).ok());
 }
 
 }  // namespace

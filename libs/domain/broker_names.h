@@ -32,6 +32,7 @@ std::string TaskRequestRoutingKey(absl::string_view topic);
 // AMQP `type` property values that tell the scheduler's inputs apart.
 inline constexpr char kTypeEvent[] = "ebats.event";
 inline constexpr char kTypeEventBatch[] = "ebats.event_batch";
+inline constexpr char kTypeTaskRequestBatch[] = "ebats.task_request_batch";
 inline constexpr char kTypeTaskRequest[] = "ebats.task_request";
 inline constexpr char kTypeTask[] = "ebats.task";
 inline constexpr char kTypeResult[] = "ebats.result";

@@ -114,6 +114,12 @@ GatewayService::GatewayService(amqp::Session& session, GatewayOptions options,
           [](const std::vector<v1::EventMessage>& events) {
             return codec::EncodeEvents(events);
           },
+          /*max_batch=*/256, /*max_in_flight=*/16),
+      task_requests_(
+          session,
+          [](const std::vector<v1::TaskRequest>& requests) {
+            return codec::EncodeTaskRequests(requests);
+          },
           /*max_batch=*/256, /*max_in_flight=*/16) {}
 
 grpc::ServerUnaryReactor* GatewayService::Reject(
@@ -262,8 +268,8 @@ grpc::ServerUnaryReactor* GatewayService::CreateTask(
   response->set_task_id(task->task_id());
 
   auto* reactor = context->DefaultReactor();
-  session_.Publish(codec::EncodeTaskRequest(*task),
-                   FinishWhenConfirmed(reactor, "CreateTask", ""));
+  task_requests_.Add(*std::move(task),
+                     FinishWhenConfirmed(reactor, "CreateTask", ""));
   return reactor;
 }
 

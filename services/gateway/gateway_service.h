@@ -2,7 +2,8 @@
 // publishes to ebats.events and answers OK only once RabbitMQ confirmed the
 // message. Stateless: any number of gateways can run side by side.
 //
-// Events of concurrent PublishEvent calls that arrive while earlier ones
+// Events of concurrent PublishEvent calls (and task requests of concurrent
+// CreateTask calls, one message per topic) that arrive while earlier ones
 // wait for their confirms travel together (amqp::PublishBatcher, one
 // message per event name): no added latency when idle, a fraction of a
 // broker message per event under load.
@@ -73,6 +74,7 @@ class GatewayService final : public v1::EventGateway::CallbackService {
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Histogram& publish_seconds_;
   amqp::PublishBatcher<v1::EventMessage> events_;
+  amqp::PublishBatcher<v1::TaskRequest> task_requests_;
 };
 
 }  // namespace ebats::gateway

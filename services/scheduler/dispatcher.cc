@@ -102,9 +102,8 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
   std::vector<v1::Task> all;
   for (auto& [delivery, input] : inputs) {
     Item item{std::move(delivery), {}, {}};
-    if (input.has_task_request()) {
-      item.tasks.push_back(
-          domain::TaskFromRequest(input.task_request(), now_ms));
+    for (const v1::TaskRequest* request : codec::TaskRequestsOf(input)) {
+      item.tasks.push_back(domain::TaskFromRequest(*request, now_ms));
       item.planned.push_back(1);
     }
     for (const v1::EventMessage* event : codec::EventsOf(input)) {

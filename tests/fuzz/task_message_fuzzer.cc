@@ -58,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* type :
        {ebats::domain::kTypeTask, ebats::domain::kTypeResult,
         ebats::domain::kTypeResultBatch, ebats::domain::kTypeEvent,
-        ebats::domain::kTypeEventBatch, ebats::domain::kTypeTaskRequest, ""}) {
+        ebats::domain::kTypeEventBatch, ebats::domain::kTypeTaskRequestBatch,
+        ebats::domain::kTypeTaskRequest, ""}) {
     delivery.type = type;
     RoundTrip(delivery, ebats::codec::DecodeTask, ebats::codec::EncodeTask,
               "task");

@@ -276,6 +276,32 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
       absl::Milliseconds(500)));
 }
 
+TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
+  QueueProbe probe({domain::TaskQueueName("requested")},
+                   amqp::TopicTopology(kQuorum, "requested"));
+  ASSERT_TRUE(probe.WaitUp());
+  std::vector<v1::TaskRequest> requests(3);
+  for (int n = 0; n < 3; ++n) {
+    requests[n].set_task_id(domain::NewRandomId());
+    requests[n].set_topic("requested");
+    requests[n].set_task("orderAsync");
+    requests[n].set_params(absl::StrCat(R"({"n":)", n, "}"));
+    requests[n].set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
+  }
+  std::vector<amqp::BatchPart> encoded = codec::EncodeTaskRequests(requests);
+  ASSERT_EQ(encoded.size(), 1u);
+  ASSERT_TRUE(session_->PublishAndWait(encoded[0].message).ok());
+  auto tasks = probe.WaitMatching(
+      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, 3);
+  ASSERT_EQ(tasks.size(), 3u);
+  std::set<std::string> ids;
+  for (const auto& d : tasks) ids.insert(codec::DecodeTask(d)->task_id());
+  for (const auto& r : requests) {
+    EXPECT_EQ(ids.count(r.task_id()), 1u) << r.task_id();
+    EXPECT_TRUE(WaitFor([&] { return store_->GetTask(r.task_id()).ok(); }));
+  }
+}
+
 TEST_F(SchedulerTest, WorkerReportsAreRecorded) {
   ASSERT_TRUE(Register("order_paid", "record", "virtualShipping").ok());
   v1::EventMessage event = PublishEvent("order_paid", "{}");
