@@ -266,5 +266,17 @@ TEST_F(GatewayApiTest, OversizedAndNonUtf8InputIsRefused) {
   EXPECT_TRUE(response.event_id().empty());
 }
 
+// gRPC would set SO_REUSEPORT and let a second server share the port,
+// silently taking half its connections; ebats refuses instead.
+TEST(RunningServerTest, ABusyPortIsRefused) {
+  rpc::ServerOptions options;
+  options.address = "127.0.0.1:0";
+  auto first = rpc::RunningServer::Start(options, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.address = absl::StrCat("127.0.0.1:", (*first)->port());
+  auto second = rpc::RunningServer::Start(options, {});
+  EXPECT_FALSE(second.ok());
+}
+
 }  // namespace
 }  // namespace ebats::gateway

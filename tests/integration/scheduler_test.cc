@@ -93,6 +93,17 @@ class SchedulerTest : public ::testing::Test {
     return message;
   }
 
+  // Publishes a batch that must be one message straight to the scheduler's
+  // input; returns the tasks on `probe`'s queue once there are `n`.
+  std::vector<amqp::Delivery> PublishAsOneMessage(
+      std::vector<amqp::BatchPart> parts, QueueProbe& probe, size_t n) {
+    EXPECT_EQ(parts.size(), 1u);
+    if (parts.size() != 1) return {};
+    EXPECT_TRUE(session_->PublishAndWait(parts[0].message).ok());
+    return probe.WaitMatching(
+        [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, n);
+  }
+
   prometheus::Registry registry_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<amqp::Session> session_;
@@ -249,11 +260,7 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
     e.set_params(absl::StrCat(R"({"n":)", n, "}"));
     events.push_back(e);
   }
-  std::vector<amqp::BatchPart> encoded = codec::EncodeEvents(events);
-  ASSERT_EQ(encoded.size(), 1u);
-  ASSERT_TRUE(session_->PublishAndWait(encoded[0].message).ok());
-  auto tasks = probe.WaitMatching(
-      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, 4);
+  auto tasks = PublishAsOneMessage(codec::EncodeEvents(events), probe, 4);
   ASSERT_EQ(tasks.size(), 4u);
   std::set<std::string> params;
   for (const auto& d : tasks) params.insert(codec::DecodeTask(d)->params());
@@ -288,11 +295,8 @@ TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
     requests[n].set_params(absl::StrCat(R"({"n":)", n, "}"));
     requests[n].set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
   }
-  std::vector<amqp::BatchPart> encoded = codec::EncodeTaskRequests(requests);
-  ASSERT_EQ(encoded.size(), 1u);
-  ASSERT_TRUE(session_->PublishAndWait(encoded[0].message).ok());
-  auto tasks = probe.WaitMatching(
-      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, 3);
+  auto tasks =
+      PublishAsOneMessage(codec::EncodeTaskRequests(requests), probe, 3);
   ASSERT_EQ(tasks.size(), 3u);
   std::set<std::string> ids;
   for (const auto& d : tasks) ids.insert(codec::DecodeTask(d)->task_id());
