@@ -93,6 +93,18 @@ class SchedulerTest : public ::testing::Test {
     return message;
   }
 
+  // Waits until the store says task `id` was dispatched (confirmed by the
+  // broker), as a redelivered input would find it.
+  bool WaitDispatched(const std::string& id) {
+    return WaitFor([&] {
+      v1::Task probe_task;
+      probe_task.set_id(id);
+      std::vector<store::InsertOutcome> outcomes;
+      return store_->InsertTasks({probe_task}, &outcomes).ok() &&
+             outcomes[0] == store::InsertOutcome::kExistsDispatched;
+    });
+  }
+
   // Publishes a batch that must be one message straight to the scheduler's
   // input; returns the tasks on `probe`'s queue once there are `n`.
   std::vector<amqp::Delivery> PublishAsOneMessage(
@@ -217,14 +229,8 @@ TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
   };
   ASSERT_EQ(probe.WaitMatching(is_ours, 1).size(), 1u);
   // Wait until the store says dispatched, then deliver the same event again.
-  std::vector<store::InsertOutcome> outcomes;
-  ASSERT_TRUE(WaitFor([&] {
-    v1::Task probe_task;
-    probe_task.set_id(
-        domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping"));
-    return store_->InsertTasks({probe_task}, &outcomes).ok() &&
-           outcomes[0] == store::InsertOutcome::kExistsDispatched;
-  }));
+  ASSERT_TRUE(WaitDispatched(
+      domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping")));
   ASSERT_TRUE(session_->PublishAndWait(codec::EncodeEvent(event)).ok());
   ASSERT_TRUE(WaitFor([&] {
     for (const auto& f : registry_.Collect()) {
@@ -244,14 +250,8 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
   ASSERT_TRUE(probe.WaitUp());
   // The first event alone, until the store says its task is dispatched.
   v1::EventMessage first = PublishEvent("order_paid", R"({"n":0})");
-  std::vector<store::InsertOutcome> outcomes;
-  ASSERT_TRUE(WaitFor([&] {
-    v1::Task probe_task;
-    probe_task.set_id(
-        domain::TaskIdFor(first.event_id(), "batched", "virtualShipping"));
-    return store_->InsertTasks({probe_task}, &outcomes).ok() &&
-           outcomes[0] == store::InsertOutcome::kExistsDispatched;
-  }));
+  ASSERT_TRUE(WaitDispatched(
+      domain::TaskIdFor(first.event_id(), "batched", "virtualShipping")));
   // Then a batch that carries it again with three new ones.
   std::vector<v1::EventMessage> events = {first};
   for (int n = 1; n <= 3; ++n) {
