@@ -2,11 +2,7 @@
 
 #include <signal.h>
 
-#include <deque>
-#include <fstream>
-
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "libs/rpc/health_client.h"
 
@@ -23,17 +19,6 @@ bool WaitHealth(const std::string& address, absl::Duration timeout,
     absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
-}
-
-// The last `lines` lines of a service's log.
-std::string LogTail(const std::string& path, size_t lines = 15) {
-  std::ifstream in(path);
-  std::deque<std::string> tail;
-  for (std::string line; std::getline(in, line);) {
-    tail.push_back(std::move(line));
-    if (tail.size() > lines) tail.pop_front();
-  }
-  return absl::StrJoin(tail, "\n");
 }
 
 }  // namespace

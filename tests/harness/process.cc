@@ -10,11 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <fstream>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -149,16 +155,47 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
 }
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  // Below the kernel's ephemeral range: a port the kernel handed out (port 0)
+  // is also what it hands to the next outgoing connection of any process, and
+  // with many tests connecting in parallel one of them took a node's port
+  // between our check and the node's bind. Random, so that parallel test
+  // processes rarely try the same one.
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+      !(range >> ephemeral_low)) {
+    ephemeral_low = 32768;
+  }
+  constexpr int kLowest = 10000;
+  static std::mt19937 random{std::random_device{}()};
+  static absl::Mutex mu;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port;
+    {
+      absl::MutexLock lock(&mu);
+      port = std::uniform_int_distribution<int>(
+          kLowest, std::max(kLowest, ephemeral_low - 1))(random);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free =
+        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
+}
+
+std::string LogTail(const std::string& path, size_t lines) {
+  std::ifstream in(path);
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(std::move(line));
+    if (tail.size() > lines) tail.pop_front();
+  }
+  return absl::StrJoin(tail, "\n");
 }
 
 bool PortOpen(int port) {

@@ -53,8 +53,12 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
                                const std::string& log_path,
                                absl::Duration timeout);
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, outside the range the
+// kernel picks outgoing connections' ports from.
 int FreePort();
+// The last `lines` lines of a log file (empty when it cannot be read): goes
+// into start-up errors, because the temp dir holding the log is removed.
+std::string LogTail(const std::string& path, size_t lines = 15);
 // True when something accepts TCP connections on 127.0.0.1:port.
 bool PortOpen(int port);
 // A fresh directory under the test temp dir.

@@ -97,9 +97,9 @@ absl::Status RabbitMqNode::Start() {
     if (PortOpen(amqp_port_) && (tls_port_ == 0 || PortOpen(tls_port_)))
       return absl::OkStatus();
     if (auto exited = server_.Wait(absl::ZeroDuration()); exited.ok()) {
-      return absl::InternalError(absl::StrCat("rabbitmq-server exited with ",
-                                              *exited, "; see ", dir_,
-                                              "/server.log"));
+      return absl::InternalError(
+          absl::StrCat("rabbitmq-server exited with ", *exited, "; ", dir_,
+                       "/server.log ends:\n", LogTail(dir_ + "/server.log")));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
