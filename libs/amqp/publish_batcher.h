@@ -11,7 +11,6 @@
 #ifndef EBATS_LIBS_AMQP_PUBLISH_BATCHER_H_
 #define EBATS_LIBS_AMQP_PUBLISH_BATCHER_H_
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -19,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/amqp/confirm_join.h"
 #include "libs/amqp/session.h"
 
 namespace ebats::amqp {
@@ -78,26 +78,26 @@ class PublishBatcher {
 
   void Send(Pending batch) {
     std::vector<BatchPart> parts = encode_(batch.items);
-    struct Sent {
-      std::vector<Session::Completion> done;
-      std::atomic<size_t> remaining;
-    };
-    auto sent = std::make_shared<Sent>();
-    sent->done = std::move(batch.done);
-    sent->remaining = parts.size();
+    // Once every part is confirmed, this batch's slot frees up for the
+    // items that gathered meanwhile.
+    auto all_sent = JoinConfirms(static_cast<int>(parts.size()),
+                                 [this](const absl::Status&) {
+                                   Pending next;
+                                   {
+                                     absl::MutexLock lock(&mu_);
+                                     --in_flight_;
+                                     if (!TakeLocked(&next)) return;
+                                   }
+                                   Send(std::move(next));
+                                 });
+    auto done = std::make_shared<std::vector<Session::Completion>>(
+        std::move(batch.done));
     for (BatchPart& part : parts) {
       session_.Publish(
           std::move(part.message),
-          [this, sent, items = std::move(part.items)](absl::Status status) {
-            for (int i : items) sent->done[i](status);
-            if (sent->remaining.fetch_sub(1) > 1) return;
-            Pending next;
-            {
-              absl::MutexLock lock(&mu_);
-              --in_flight_;
-              if (!TakeLocked(&next)) return;
-            }
-            Send(std::move(next));
+          [done, all_sent, items = std::move(part.items)](absl::Status status) {
+            for (int i : items) (*done)[i](status);
+            all_sent(std::move(status));
           });
     }
   }

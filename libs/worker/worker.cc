@@ -7,6 +7,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "libs/amqp/confirm_join.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/broker_names.h"
@@ -24,15 +25,6 @@ std::string DefaultWorkerId() {
   return absl::StrCat(host, "-", getpid(), "-",
                       domain::NewRandomId().substr(0, 6));
 }
-
-// Settles one delivery after all its messages are confirmed. Callbacks run
-// on the Session thread, or on a pool thread when a publish fails at once.
-struct Completion {
-  explicit Completion(int n) : remaining(n) {}
-  std::atomic<int> remaining;
-  absl::Mutex mu;
-  absl::Status first_error ABSL_GUARDED_BY(mu);
-};
 
 }  // namespace
 
@@ -405,32 +397,28 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
 void Worker::Complete(const amqp::DeliveryTag& handle,
                       std::vector<amqp::Message> messages, TaskReport report,
                       std::optional<v1::TaskResult> result) {
-  auto state = std::make_shared<Completion>(static_cast<int>(messages.size()) +
-                                            (result.has_value() ? 1 : 0));
   auto shared_report = std::make_shared<TaskReport>(std::move(report));
-  // Only what settling needs; the body can be large.
-  auto settle = [this, state, handle, shared_report](absl::Status status) {
-    absl::Status error;
-    {
-      absl::MutexLock lock(&state->mu);
-      if (!status.ok() && state->first_error.ok()) state->first_error = status;
-      error = state->first_error;
-    }
-    if (state->remaining.fetch_sub(1) > 1) return;
-    if (error.ok()) {
-      session_->Ack(handle);
-      if (report_ && !shared_report->task_id.empty()) report_(*shared_report);
-    } else {
-      // Not acked: the broker hands the task out again (at-least-once).
-      spdlog::warn(
-          "worker {}: outcome of task {} not confirmed ({}); it will run "
-          "again",
-          id_, shared_report->task_id, error.ToString());
-      session_->Reject(handle, /*requeue=*/true);
-    }
-    in_flight_.fetch_sub(1);
-    metrics_.in_flight().Decrement();
-  };
+  // Settles the delivery once all its messages are confirmed (on the Session
+  // thread, or on a pool thread when a publish fails at once). Captures only
+  // what settling needs; the body can be large.
+  auto settle = amqp::JoinConfirms(
+      static_cast<int>(messages.size()) + (result.has_value() ? 1 : 0),
+      [this, handle, shared_report](absl::Status error) {
+        if (error.ok()) {
+          session_->Ack(handle);
+          if (report_ && !shared_report->task_id.empty())
+            report_(*shared_report);
+        } else {
+          // Not acked: the broker hands the task out again (at-least-once).
+          spdlog::warn(
+              "worker {}: outcome of task {} not confirmed ({}); it will run "
+              "again",
+              id_, shared_report->task_id, error.ToString());
+          session_->Reject(handle, /*requeue=*/true);
+        }
+        in_flight_.fetch_sub(1);
+        metrics_.in_flight().Decrement();
+      });
   for (auto& message : messages) session_->Publish(std::move(message), settle);
   if (result.has_value()) reports_->Add(*std::move(result), settle);
 }

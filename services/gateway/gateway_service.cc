@@ -1,12 +1,11 @@
 #include "services/gateway/gateway_service.h"
 
-#include <atomic>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "ebats/v1/messages.pb.h"
+#include "libs/amqp/confirm_join.h"
 #include "libs/codec/message_codec.h"
 #include "libs/common/status_macros.h"
 #include "libs/domain/ids.h"
@@ -212,47 +211,34 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
   // One broker message per event name (see codec::EncodeEvents): the
   // broker's per-message cost dominates, not the bytes.
   std::vector<amqp::BatchPart> messages = codec::EncodeEvents(events);
-  struct Batch {
-    explicit Batch(int n) : remaining(n) {}
-    std::atomic<int> remaining;
-    absl::Mutex mu;
-    absl::Status first_error ABSL_GUARDED_BY(mu);
-  };
-  auto batch = std::make_shared<Batch>(static_cast<int>(messages.size()));
   const int64_t start_us = clock_.NowUs();
+  auto confirmed = amqp::JoinConfirms(
+      static_cast<int>(messages.size()),
+      [this, reactor, start_us](absl::Status error) {
+        if (error.ok()) {
+          publish_seconds_.Observe(
+              static_cast<double>(clock_.NowUs() - start_us) / 1e6);
+          reactor->Finish(grpc::Status::OK);
+          return;
+        }
+        rejected_.Add({{"method", "PublishEvents"}, {"code", "UNAVAILABLE"}})
+            .Increment();
+        reactor->Finish(rpc::ToGrpcStatus(absl::UnavailableError(
+            absl::StrCat("gateway.PublishEvents: not every event was "
+                         "accepted by the broker: ",
+                         error.message()))));
+      });
   for (amqp::BatchPart& encoded : messages) {
     std::string event = encoded.message.routing_key;
-    session_.Publish(
-        std::move(encoded.message),
-        [this, batch, reactor, start_us, event = std::move(event),
-         count = encoded.items.size()](absl::Status status) {
-          if (status.ok()) {
-            published_by_event_.Get({{"event", event}})
-                .Increment(static_cast<double>(count));
-          } else {
-            absl::MutexLock lock(&batch->mu);
-            if (batch->first_error.ok()) batch->first_error = status;
-          }
-          if (batch->remaining.fetch_sub(1) > 1) return;
-          absl::Status error;
-          {
-            absl::MutexLock lock(&batch->mu);
-            error = batch->first_error;
-          }
-          if (error.ok()) {
-            publish_seconds_.Observe(
-                static_cast<double>(clock_.NowUs() - start_us) / 1e6);
-            reactor->Finish(grpc::Status::OK);
-          } else {
-            rejected_
-                .Add({{"method", "PublishEvents"}, {"code", "UNAVAILABLE"}})
-                .Increment();
-            reactor->Finish(rpc::ToGrpcStatus(absl::UnavailableError(
-                absl::StrCat("gateway.PublishEvents: not every event was "
-                             "accepted by the broker: ",
-                             error.message()))));
-          }
-        });
+    session_.Publish(std::move(encoded.message),
+                     [this, confirmed, event = std::move(event),
+                      count = encoded.items.size()](absl::Status status) {
+                       if (status.ok()) {
+                         published_by_event_.Get({{"event", event}})
+                             .Increment(static_cast<double>(count));
+                       }
+                       confirmed(std::move(status));
+                     });
   }
   return reactor;
 }

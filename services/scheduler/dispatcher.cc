@@ -1,9 +1,9 @@
 #include "services/scheduler/dispatcher.h"
 
-#include <atomic>
 #include <iterator>
 #include <memory>
 
+#include "libs/amqp/confirm_join.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/dispatch_plan.h"
 #include "services/scheduler/poison.h"
@@ -23,13 +23,6 @@ struct Item {
   // How many of `tasks` each event (or the task request) of the input
   // planned, in order: duplicates are counted per event.
   std::vector<size_t> planned;
-};
-
-// Acks an input message once all its tasks are confirmed.
-struct Join {
-  explicit Join(int n) : remaining(n) {}
-  std::atomic<int> remaining;
-  std::atomic<bool> failed{false};
 };
 
 }  // namespace
@@ -177,14 +170,22 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       session_.Reject(item.delivery, /*requeue=*/true);
       continue;
     }
-    auto join = std::make_shared<Join>(static_cast<int>(to_send.size()));
+    // Acks the input message once all its tasks are confirmed.
     const amqp::DeliveryTag handle = item.delivery.tag();
+    auto confirmed = amqp::JoinConfirms(
+        static_cast<int>(to_send.size()), [this, handle](absl::Status error) {
+          if (error.ok()) {
+            session_.Ack(handle);
+          } else {
+            session_.Reject(handle, /*requeue=*/true);
+          }
+        });
     for (const v1::Task* task : to_send) {
       session_.Publish(
           task->due_time_ms() > now_ms
               ? codec::EncodeDelayed(domain::FirstRun(*task), now_ms)
               : codec::EncodeTask(domain::FirstRun(*task)),
-          [this, join, handle, id = task->id(), topic = task->topic(),
+          [this, confirmed, id = task->id(), topic = task->topic(),
            name = task->task()](absl::Status status) {
             if (status.ok()) {
               metrics_.dispatched_by_task
@@ -193,16 +194,10 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
               absl::MutexLock lock(&mu_);
               dispatched_.push_back(id);
             } else {
-              join->failed = true;
               absl::MutexLock lock(&mu_);
               in_flight_.erase(id);
             }
-            if (join->remaining.fetch_sub(1) > 1) return;
-            if (join->failed) {
-              session_.Reject(handle, /*requeue=*/true);
-            } else {
-              session_.Ack(handle);
-            }
+            confirmed(std::move(status));
           });
     }
   }
