@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/random/random.h"
@@ -20,6 +21,12 @@ std::string Digest(absl::string_view text) {
       absl::string_view(reinterpret_cast<const char*>(hash), 16));
 }
 
+constexpr size_t kTimePrefix = 13;  // 12 hex digits and '-'
+
+bool IsTimeOrdered(absl::string_view id) {
+  return id.size() == kTimePrefix + 20 && id[kTimePrefix - 1] == '-';
+}
+
 }  // namespace
 
 std::string NewRandomId() {
@@ -27,6 +34,16 @@ std::string NewRandomId() {
   return absl::StrCat(
       absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16),
       absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
+}
+
+std::string NewTimeOrderedId(int64_t now_ms) {
+  thread_local absl::BitGen gen;
+  return absl::StrCat(
+      absl::Hex(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)) &
+                    0xffffffffffffULL,
+                absl::kZeroPad12),
+      "-", absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16),
+      absl::Hex(absl::Uniform<uint32_t>(gen) & 0xffffU, absl::kZeroPad4));
 }
 
 std::string EventIdFromKey(absl::string_view idempotency_key) {
@@ -37,11 +54,14 @@ std::string TaskIdFor(absl::string_view event_id, absl::string_view topic,
                       absl::string_view task, int key_generation) {
   // Newlines cannot appear in any of the parts, so the join is unambiguous.
   // Generation 0 keeps the form ids had before generations existed.
-  if (key_generation == 0) {
-    return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task));
-  }
-  return Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task, "\n",
-                             key_generation));
+  std::string digest =
+      key_generation == 0
+          ? Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task))
+          : Digest(absl::StrCat("task\n", event_id, "\n", topic, "\n", task,
+                                "\n", key_generation));
+  if (!IsTimeOrdered(event_id)) return digest;
+  return absl::StrCat(event_id.substr(0, kTimePrefix),
+                      absl::string_view(digest).substr(0, 20));
 }
 
 }  // namespace ebats::domain

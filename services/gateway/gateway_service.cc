@@ -31,7 +31,7 @@ absl::StatusOr<v1::EventMessage> BuildEvent(
       names::NormalizeParams(request.params(), max_params_bytes));
   v1::EventMessage event;
   event.set_event_id(request.idempotency_key().empty()
-                         ? names::NewRandomId()
+                         ? names::NewTimeOrderedId(now_ms)
                          : names::EventIdFromKey(request.idempotency_key()));
   event.set_event(request.event());
   event.set_params(std::move(params));
@@ -64,7 +64,7 @@ absl::StatusOr<v1::TaskRequest> BuildTaskRequest(
       std::string params,
       names::NormalizeParams(request.params(), max_params_bytes));
   v1::TaskRequest task;
-  task.set_task_id(names::NewRandomId());
+  task.set_task_id(names::NewTimeOrderedId(now_ms));
   task.set_topic(request.topic());
   task.set_task(request.task());
   task.set_params(std::move(params));

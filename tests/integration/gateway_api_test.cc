@@ -1,5 +1,6 @@
 // The gateway's gRPC API through the real generated stub, on an in-process
 // server (port 0) publishing to a real RabbitMQ.
+#include "absl/strings/str_cat.h"
 #include "ebats/v1/gateway.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -67,8 +68,12 @@ TEST_F(GatewayApiTest, PublishedEventReachesTheSchedulerQueueUnchanged) {
   v1::PublishEventResponse response;
   grpc::Status status = Publish(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.event_id().size(), 32u);
   EXPECT_GT(response.publish_time_ms(), 0);
+  // Time-ordered: the publish time as 12 hex digits leads the id.
+  EXPECT_EQ(response.event_id().size(), 33u);
+  EXPECT_EQ(response.event_id().substr(0, 13),
+            absl::StrCat(
+                absl::Hex(response.publish_time_ms(), absl::kZeroPad12), "-"));
 
   auto got = probe.WaitMatching(
       [&](const amqp::Delivery& d) {
