@@ -260,9 +260,7 @@ class UnaryPublisher {
   UnaryPublisher(int n, std::string event)
       : n_(n),
         event_(std::move(event)),
-        stub_(v1::EventGateway::NewStub(
-            grpc::CreateChannel(absl::GetFlag(FLAGS_gateway),
-                                grpc::InsecureChannelCredentials()))) {}
+        stub_(v1::EventGateway::NewStub(Channel())) {}
   // Run has returned: every callback is past its last use of `this` but
   // may still be leaving the critical section; wait for it, as
   // absl::Notification's destructor does.
@@ -279,6 +277,18 @@ class UnaryPublisher {
   }
 
  private:
+  // One channel for the whole process. gRPC 1.51 runs client callbacks on a
+  // shared completion queue that is shut down when the last channel using it
+  // goes; that shutdown double-frees the queue now and then (found under
+  // ASan: grpc_cq_internal_unref on a nexting_thread, when a run's publisher
+  // was destroyed). Never letting it go avoids the race.
+  static std::shared_ptr<grpc::Channel> Channel() {
+    static const auto* const channel =
+        new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
+            absl::GetFlag(FLAGS_gateway), grpc::InsecureChannelCredentials()));
+    return *channel;
+  }
+
   struct Call {
     grpc::ClientContext context;
     v1::PublishEventRequest request;

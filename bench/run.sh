@@ -49,7 +49,8 @@ pids+=($!)
 ctl=("$build/services/ebatsctl/ebatsctl" --gateway=127.0.0.1:7411 --scheduler=127.0.0.1:7412)
 for _ in $(seq 1 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
 
-result="$("$build/bench/ebats-bench" --scenario="$scenario" --gateway=127.0.0.1:7411 \
+# EBATS_BENCH_BIN: the load generator from another build (e.g. build-asan).
+result="$("${EBATS_BENCH_BIN:-$build/bench/ebats-bench}" --scenario="$scenario" --gateway=127.0.0.1:7411 \
   --scheduler=127.0.0.1:7412 --amqp_url="$EBATS_AMQP_URL" "$@" 2>"$work/bench.log" | tail -n 1)"
 echo "$result"
 stamp="$(date +%Y%m%d-%H%M%S)"
