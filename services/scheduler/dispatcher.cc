@@ -2,7 +2,10 @@
 
 #include <iterator>
 #include <memory>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "libs/amqp/confirm_join.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/dispatch_plan.h"
@@ -19,9 +22,10 @@ constexpr absl::Duration kIdleFlush = absl::Milliseconds(100);
 
 struct Item {
   amqp::Delivery delivery;
-  std::vector<v1::Task> tasks;
-  // How many of `tasks` each event (or the task request) of the input
-  // planned, in order: duplicates are counted per event.
+  // Where the input's tasks start among all tasks of the batch.
+  size_t first = 0;
+  // How many tasks each event (or the task request) of the input planned,
+  // in order: duplicates are counted per event.
   std::vector<size_t> planned;
 };
 
@@ -91,33 +95,43 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     }
   }
   size_t next_keyed = 0;
+  struct {
+    const std::string* name = nullptr;
+    Registrations::Matches matches;
+    prometheus::Counter* received = nullptr;
+  } run;
   std::vector<Item> items;
+  // Every task of the batch, in input order: one store transaction.
   std::vector<v1::Task> all;
   for (auto& [delivery, input] : inputs) {
-    Item item{std::move(delivery), {}, {}};
+    Item item{std::move(delivery), all.size(), {}};
     for (const v1::TaskRequest* request : codec::TaskRequestsOf(input)) {
-      item.tasks.push_back(domain::TaskFromRequest(*request, now_ms));
+      all.push_back(domain::TaskFromRequest(*request, now_ms));
       item.planned.push_back(1);
     }
     for (const v1::EventMessage* event : codec::EventsOf(input)) {
-      metrics_.received_by_event.Get({{"event", event->event()}}).Increment();
-      std::vector<v1::Task> planned = domain::PlanTasks(
-          *event, registrations_.Match(event->event()), now_ms,
-          event->keyed() ? generations[next_keyed++] : 0);
+      // A batch holds runs of events of one name: look it up once per run.
+      if (run.name == nullptr || *run.name != event->event()) {
+        run.name = &event->event();
+        run.matches = registrations_.Match(*run.name);
+        run.received = &metrics_.received_by_event.Get({{"event", *run.name}});
+      }
+      run.received->Increment();
+      std::vector<v1::Task> planned =
+          domain::PlanTasks(*event, *run.matches, now_ms,
+                            event->keyed() ? generations[next_keyed++] : 0);
       if (planned.empty()) {
         metrics_.events_unmatched.Add({{"event", event->event()}}).Increment();
       } else {
         item.planned.push_back(planned.size());
       }
-      item.tasks.insert(item.tasks.end(),
-                        std::make_move_iterator(planned.begin()),
-                        std::make_move_iterator(planned.end()));
+      all.insert(all.end(), std::make_move_iterator(planned.begin()),
+                 std::make_move_iterator(planned.end()));
     }
-    if (item.tasks.empty()) {
+    if (all.size() == item.first) {
       session_.Ack(item.delivery);
       continue;
     }
-    all.insert(all.end(), item.tasks.begin(), item.tasks.end());
     items.push_back(std::move(item));
   }
   if (items.empty()) return;
@@ -135,18 +149,22 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     return;
   }
 
-  size_t index = 0;
+  // Resolved once per (topic, task) of the batch, not once per task.
+  absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>,
+                      prometheus::Counter*>
+      dispatched_counters;
+  absl::flat_hash_map<absl::string_view, bool> topics_ready;
   for (auto& item : items) {
     std::vector<const v1::Task*> to_send;
     int duplicates = 0;
     {
       absl::MutexLock lock(&mu_);
-      size_t next = 0;
+      size_t next = item.first;
       for (size_t count : item.planned) {
         const size_t before = to_send.size();
         for (size_t end = next + count; next < end; ++next) {
-          const v1::Task& task = item.tasks[next];
-          if (outcomes[index++] != store::InsertOutcome::kExistsDispatched &&
+          const v1::Task& task = all[next];
+          if (outcomes[next] != store::InsertOutcome::kExistsDispatched &&
               in_flight_.insert(task.id()).second) {
             to_send.push_back(&task);
           }
@@ -159,12 +177,13 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       session_.Ack(item.delivery);
       continue;
     }
-    bool topics_ready = true;
+    bool ready = true;
     for (const v1::Task* task : to_send) {
-      topics_ready =
-          topics_ready && registrations_.EnsureTopic(task->topic()).ok();
+      auto [it, added] = topics_ready.try_emplace(task->topic(), false);
+      if (added) it->second = registrations_.EnsureTopic(task->topic()).ok();
+      ready = ready && it->second;
     }
-    if (!topics_ready) {
+    if (!ready) {
       absl::MutexLock lock(&mu_);
       for (const v1::Task* task : to_send) in_flight_.erase(task->id());
       session_.Reject(item.delivery, /*requeue=*/true);
@@ -181,16 +200,19 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
           }
         });
     for (const v1::Task* task : to_send) {
+      prometheus::Counter*& dispatched =
+          dispatched_counters[{task->topic(), task->task()}];
+      if (dispatched == nullptr) {
+        dispatched = &metrics_.dispatched_by_task.Get(
+            {{"topic", task->topic()}, {"task", task->task()}});
+      }
       session_.Publish(
           task->due_time_ms() > now_ms
               ? codec::EncodeDelayed(domain::FirstRun(*task), now_ms)
               : codec::EncodeTask(domain::FirstRun(*task)),
-          [this, confirmed, id = task->id(), topic = task->topic(),
-           name = task->task()](absl::Status status) {
+          [this, confirmed, dispatched, id = task->id()](absl::Status status) {
             if (status.ok()) {
-              metrics_.dispatched_by_task
-                  .Get({{"topic", topic}, {"task", name}})
-                  .Increment();
+              dispatched->Increment();
               absl::MutexLock lock(&mu_);
               dispatched_.push_back(id);
             } else {

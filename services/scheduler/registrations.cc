@@ -20,11 +20,14 @@ Registrations::Registrations(store::Store& store, amqp::Session& session,
 
 absl::Status Registrations::Load() {
   EBATS_ASSIGN_OR_RETURN(auto all, store_.ListRegistrations(""));
+  std::map<std::string, std::vector<v1::Registration>> grouped;
+  for (auto& r : all) grouped[r.event()].push_back(std::move(r));
   absl::MutexLock lock(&mu_);
   by_event_.clear();
-  for (auto& r : all) {
-    topics_.insert(r.topic());
-    by_event_[r.event()].push_back(std::move(r));
+  for (auto& [event, list] : grouped) {
+    for (const auto& r : list) topics_.insert(r.topic());
+    by_event_[event] =
+        std::make_shared<const std::vector<v1::Registration>>(std::move(list));
   }
   return absl::OkStatus();
 }
@@ -42,7 +45,12 @@ absl::StatusOr<bool> Registrations::Put(const v1::Registration& registration) {
   EBATS_ASSIGN_OR_RETURN(bool created, store_.PutRegistration(registration));
   if (created) {
     absl::MutexLock lock(&mu_);
-    by_event_[registration.event()].push_back(registration);
+    Matches& matches = by_event_[registration.event()];
+    auto list = matches
+                    ? std::make_shared<std::vector<v1::Registration>>(*matches)
+                    : std::make_shared<std::vector<v1::Registration>>();
+    list->push_back(registration);
+    matches = std::move(list);
     topics_.insert(registration.topic());
   }
   // Best effort now; the session declares it again at every connect, and
@@ -56,21 +64,28 @@ absl::Status Registrations::Delete(const std::string& event,
                                    const std::string& task) {
   EBATS_RETURN_IF_ERROR(store_.DeleteRegistration(event, topic, task));
   absl::MutexLock lock(&mu_);
-  auto& list = by_event_[event];
-  list.erase(std::remove_if(list.begin(), list.end(),
-                            [&](const v1::Registration& r) {
-                              return r.topic() == topic && r.task() == task;
-                            }),
-             list.end());
-  if (list.empty()) by_event_.erase(event);
+  auto it = by_event_.find(event);
+  if (it == by_event_.end()) return absl::OkStatus();
+  auto list = std::make_shared<std::vector<v1::Registration>>(*it->second);
+  list->erase(std::remove_if(list->begin(), list->end(),
+                             [&](const v1::Registration& r) {
+                               return r.topic() == topic && r.task() == task;
+                             }),
+              list->end());
+  if (list->empty()) {
+    by_event_.erase(it);
+  } else {
+    it->second = std::move(list);
+  }
   return absl::OkStatus();
 }
 
-std::vector<v1::Registration> Registrations::Match(
-    const std::string& event) const {
+Registrations::Matches Registrations::Match(const std::string& event) const {
+  static const auto* const kNone =
+      new Matches(std::make_shared<const std::vector<v1::Registration>>());
   absl::MutexLock lock(&mu_);
   auto it = by_event_.find(event);
-  return it == by_event_.end() ? std::vector<v1::Registration>() : it->second;
+  return it == by_event_.end() ? *kNone : it->second;
 }
 
 absl::Status Registrations::EnsureTopic(const std::string& topic) {

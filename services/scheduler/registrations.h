@@ -5,6 +5,7 @@
 #define EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,7 +37,11 @@ class Registrations {
   absl::StatusOr<bool> Put(const v1::Registration& registration);
   absl::Status Delete(const std::string& event, const std::string& topic,
                       const std::string& task);
-  std::vector<v1::Registration> Match(const std::string& event) const;
+  // The registrations `event` matches (never null; empty when none). A
+  // snapshot: shared, not copied, so matching costs no allocation per event;
+  // later changes make a new one.
+  using Matches = std::shared_ptr<const std::vector<v1::Registration>>;
+  Matches Match(const std::string& event) const;
 
   // Makes sure `topic`'s queues exist before a task is published to it;
   // waits for the broker (bounded). OK when already declared.
@@ -48,8 +53,7 @@ class Registrations {
   const amqp::QueueType queue_type_;
   const int delivery_limit_;
   mutable absl::Mutex mu_;
-  std::map<std::string, std::vector<v1::Registration>> by_event_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Matches> by_event_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> topics_ ABSL_GUARDED_BY(mu_);
   // Declared on the current connection (cleared on reconnect is not needed:
   // the session re-declares everything it was asked to, at every connect).

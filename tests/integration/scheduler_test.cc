@@ -217,6 +217,40 @@ TEST_F(SchedulerTest, EventBecomesOneTaskPerRegistrationOnItsTopicQueue) {
   }));
 }
 
+TEST_F(SchedulerTest, EventsOfSeveralNamesFollowTheRegistrationsOfTheirOwn) {
+  ASSERT_TRUE(Register("order_paid", "mixed", "keep").ok());
+  ASSERT_TRUE(Register("order_paid", "mixed", "drop").ok());
+  ASSERT_TRUE(Register("order_shipped", "mixed", "ship").ok());
+  v1::UnregisterTaskRequest unregister;
+  unregister.set_event("order_paid");
+  unregister.set_topic("mixed");
+  unregister.set_task("drop");
+  v1::UnregisterTaskResponse unregistered;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(
+        stub_->UnregisterTask(&context, unregister, &unregistered).ok());
+  }
+  QueueProbe probe({domain::TaskQueueName("mixed")},
+                   amqp::TopicTopology(kQuorum, "mixed"));
+  ASSERT_TRUE(probe.WaitUp());
+  // Back to back, so they usually meet in one dispatcher batch.
+  const std::vector<v1::EventMessage> events = {
+      PublishEvent("order_paid", "{}"), PublishEvent("order_shipped", "{}"),
+      PublishEvent("order_paid", "{}")};
+  auto tasks = probe.WaitMatching(
+      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); }, 3);
+  ASSERT_EQ(tasks.size(), 3u);
+  std::multiset<std::string> names;
+  for (const auto& d : tasks) names.insert(codec::DecodeTask(d)->task());
+  EXPECT_EQ(names, (std::multiset<std::string>{"keep", "keep", "ship"}));
+  for (const auto& event : events) {
+    EXPECT_FALSE(
+        store_->GetTask(domain::TaskIdFor(event.event_id(), "mixed", "drop"))
+            .ok());
+  }
+}
+
 TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
   ASSERT_TRUE(Register("order_paid", "dedupe", "virtualShipping").ok());
   QueueProbe probe({domain::TaskQueueName("dedupe")},
