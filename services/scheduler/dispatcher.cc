@@ -1,5 +1,6 @@
 #include "services/scheduler/dispatcher.h"
 
+#include <algorithm>
 #include <iterator>
 #include <memory>
 #include <utility>
@@ -19,6 +20,13 @@ namespace {
 constexpr size_t kBatchSize = 256;
 // How soon confirmed dispatches are recorded when no new input arrives.
 constexpr absl::Duration kIdleFlush = absl::Milliseconds(100);
+// At most about this many tasks published and not yet recorded as
+// dispatched; beyond it new input waits (in the dispatcher's queue, then in
+// the broker). Without a bound, prefetched batches of events with a wide
+// fan-out were all planned at once: 40,000 events x 10 tasks took the
+// scheduler to 700 MB. 20,000 is still far more than the broker's confirm
+// latency needs at full speed (15,000 tasks/s x 20 ms = 300).
+constexpr size_t kMaxUnrecordedTasks = 20000;
 
 struct Item {
   amqp::Delivery delivery;
@@ -48,6 +56,7 @@ void Dispatcher::Start() {
 }
 
 void Dispatcher::Shutdown() {
+  stopping_ = true;
   queue_.Close();
   if (thread_.joinable()) thread_.join();
 }
@@ -55,12 +64,37 @@ void Dispatcher::Shutdown() {
 void Dispatcher::Run() {
   bool done = false;
   while (!done) {
+    // As many inputs as fit at the tasks per input seen last; at least one.
+    const size_t room = WaitForRoom();
+    const size_t max_inputs =
+        std::clamp<size_t>(room / tasks_per_input_, 1, kBatchSize);
     // Wakes up now and then even when idle, to record confirms that
     // arrived after the last batch.
     std::vector<amqp::Delivery> batch =
-        queue_.PopBatch(kBatchSize, kIdleFlush, &done);
+        queue_.PopBatch(max_inputs, kIdleFlush, &done);
     if (!batch.empty()) ProcessBatch(std::move(batch));
     FlushDispatched();
+  }
+}
+
+size_t Dispatcher::WaitForRoom() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(
+          absl::Condition(
+              +[](Dispatcher* d) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                return d->in_flight_.size() < kMaxUnrecordedTasks ||
+                       !d->dispatched_.empty();
+              },
+              this),
+          kIdleFlush);
+      if (in_flight_.size() < kMaxUnrecordedTasks)
+        return kMaxUnrecordedTasks - in_flight_.size();
+      // Stopping: process what was taken anyway (confirms may not come).
+      if (stopping_) return 1;
+    }
+    FlushDispatched();  // confirmed tasks leave in_flight_
   }
 }
 
@@ -133,6 +167,10 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
       continue;
     }
     items.push_back(std::move(item));
+  }
+  if (!inputs.empty()) {
+    tasks_per_input_ =
+        std::max<size_t>(1, (all.size() + inputs.size() - 1) / inputs.size());
   }
   if (items.empty()) return;
 

@@ -6,6 +6,7 @@
 #ifndef EBATS_SERVICES_SCHEDULER_DISPATCHER_H_
 #define EBATS_SERVICES_SCHEDULER_DISPATCHER_H_
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +43,9 @@ class Dispatcher {
 
  private:
   void Run();
+  // Waits while too many tasks await their confirms (see
+  // kMaxUnrecordedTasks); returns how many more may be planned.
+  size_t WaitForRoom();
   void ProcessBatch(std::vector<amqp::Delivery> batch);
   // Sends an undecodable delivery to ebats.poison, then acks it.
   void Poison(const amqp::Delivery& delivery, const absl::Status& why);
@@ -55,6 +59,9 @@ class Dispatcher {
   const int64_t idempotency_window_ms_;
   BatchQueue<amqp::Delivery> queue_;
   std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  // Tasks planned per input message in the last batch (dispatcher thread).
+  size_t tasks_per_input_ = 1;
   absl::Mutex mu_;
   // Confirmed tasks waiting to be marked dispatched in the store.
   std::vector<std::string> dispatched_ ABSL_GUARDED_BY(mu_);
