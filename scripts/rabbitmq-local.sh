@@ -45,8 +45,17 @@ log.file.level = warning
 CONF
     echo "[]." >"$dir/enabled_plugins"
     setsid "$bin/rabbitmq-server" >"$dir/server.log" 2>&1 </dev/null &
+    server=$!
     for _ in $(seq 1 600); do
-      if port_open "$port"; then
+      # Ours only while the server lives: another process may hold the port
+      # for a moment (the node then fails with eaddrinuse).
+      if ! kill -0 "$server" 2>/dev/null; then
+        echo "rabbitmq-local: node exited at start-up; $dir/server.log ends:" >&2
+        tail -n 5 "$dir/server.log" >&2
+        exit 1
+      fi
+      if port_open "$port" &&
+        timeout 60 "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" await_startup >/dev/null 2>&1; then
         echo "rabbitmq-local: node $RABBITMQ_NODENAME up on 127.0.0.1:$port (data in $dir)"
         exit 0
       fi
