@@ -134,14 +134,12 @@ grpc::ServerUnaryReactor* GatewayService::Reject(
 }
 
 amqp::Session::Completion GatewayService::FinishWhenConfirmed(
-    grpc::ServerUnaryReactor* reactor, const char* method, std::string event) {
+    grpc::ServerUnaryReactor* reactor, const char* method) {
   const int64_t start_us = clock_.NowUs();
-  return [this, reactor, method, event = std::move(event),
-          start_us](absl::Status status) {
+  return [this, reactor, method, start_us](absl::Status status) {
     if (status.ok()) {
       publish_seconds_.Observe(static_cast<double>(clock_.NowUs() - start_us) /
                                1e6);
-      published_by_event_.Get({{"event", event}}).Increment();
       reactor->Finish(grpc::Status::OK);
       return;
     }
@@ -152,6 +150,18 @@ amqp::Session::Completion GatewayService::FinishWhenConfirmed(
                      ": not accepted by the broker: ", status.message()));
     rejected_.Add({{"method", method}, {"code", "UNAVAILABLE"}}).Increment();
     reactor->Finish(rpc::ToGrpcStatus(unavailable));
+  };
+}
+
+amqp::Session::Completion GatewayService::CountPublished(
+    std::string event, size_t count, amqp::Session::Completion then) {
+  return [this, event = std::move(event), count,
+          then = std::move(then)](absl::Status status) {
+    if (status.ok()) {
+      published_by_event_.Get({{"event", event}})
+          .Increment(static_cast<double>(count));
+    }
+    then(std::move(status));
   };
 }
 
@@ -168,7 +178,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvent(
 
   auto* reactor = context->DefaultReactor();
   events_.Add(*std::move(event),
-              FinishWhenConfirmed(reactor, "PublishEvent", request->event()));
+              CountPublished(request->event(), 1,
+                             FinishWhenConfirmed(reactor, "PublishEvent")));
   return reactor;
 }
 
@@ -211,34 +222,15 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
   // One broker message per event name (see codec::EncodeEvents): the
   // broker's per-message cost dominates, not the bytes.
   std::vector<amqp::BatchPart> messages = codec::EncodeEvents(events);
-  const int64_t start_us = clock_.NowUs();
-  auto confirmed = amqp::JoinConfirms(
-      static_cast<int>(messages.size()),
-      [this, reactor, start_us](absl::Status error) {
-        if (error.ok()) {
-          publish_seconds_.Observe(
-              static_cast<double>(clock_.NowUs() - start_us) / 1e6);
-          reactor->Finish(grpc::Status::OK);
-          return;
-        }
-        rejected_.Add({{"method", "PublishEvents"}, {"code", "UNAVAILABLE"}})
-            .Increment();
-        reactor->Finish(rpc::ToGrpcStatus(absl::UnavailableError(
-            absl::StrCat("gateway.PublishEvents: not every event was "
-                         "accepted by the broker: ",
-                         error.message()))));
-      });
+  // Answers once every message is confirmed, UNAVAILABLE if any was not.
+  auto confirmed =
+      amqp::JoinConfirms(static_cast<int>(messages.size()),
+                         FinishWhenConfirmed(reactor, "PublishEvents"));
   for (amqp::BatchPart& encoded : messages) {
     std::string event = encoded.message.routing_key;
-    session_.Publish(std::move(encoded.message),
-                     [this, confirmed, event = std::move(event),
-                      count = encoded.items.size()](absl::Status status) {
-                       if (status.ok()) {
-                         published_by_event_.Get({{"event", event}})
-                             .Increment(static_cast<double>(count));
-                       }
-                       confirmed(std::move(status));
-                     });
+    session_.Publish(
+        std::move(encoded.message),
+        CountPublished(std::move(event), encoded.items.size(), confirmed));
   }
   return reactor;
 }
@@ -255,7 +247,7 @@ grpc::ServerUnaryReactor* GatewayService::CreateTask(
 
   auto* reactor = context->DefaultReactor();
   task_requests_.Add(*std::move(task),
-                     FinishWhenConfirmed(reactor, "CreateTask", ""));
+                     FinishWhenConfirmed(reactor, "CreateTask"));
   return reactor;
 }
 

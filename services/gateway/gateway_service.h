@@ -58,9 +58,14 @@ class GatewayService final : public v1::EventGateway::CallbackService {
       v1::CreateTaskResponse* response) override;
 
  private:
-  // Finishes `reactor` with the broker's decision on its message.
+  // Finishes `reactor` with the broker's decision on its message(s): OK, or
+  // UNAVAILABLE (counted in ebats_gateway_rejected_total).
   amqp::Session::Completion FinishWhenConfirmed(
-      grpc::ServerUnaryReactor* reactor, const char* method, std::string event);
+      grpc::ServerUnaryReactor* reactor, const char* method);
+  // Counts `count` events named `event` as published when confirmed, then
+  // passes the outcome on to `then`.
+  amqp::Session::Completion CountPublished(std::string event, size_t count,
+                                           amqp::Session::Completion then);
   grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
                                    const absl::Status& status,
                                    const char* method);

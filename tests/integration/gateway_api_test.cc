@@ -171,6 +171,12 @@ TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
   EXPECT_EQ(input->task_request().due_time_ms() -
                 input->task_request().publish_time_ms(),
             1500);
+  // A task request is not an event: nothing counts as a published event.
+  for (const auto& family : registry_.Collect()) {
+    if (family.name == "ebats_events_published_total") {
+      EXPECT_TRUE(family.metric.empty());
+    }
+  }
 }
 
 TEST_F(GatewayApiTest, BatchIsAllOrNothingOnValidation) {
