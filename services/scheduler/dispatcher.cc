@@ -20,15 +20,6 @@ namespace {
 constexpr size_t kBatchSize = 256;
 // How soon confirmed dispatches are recorded when no new input arrives.
 constexpr absl::Duration kIdleFlush = absl::Milliseconds(100);
-// At most about this many tasks published and not yet recorded as
-// dispatched; beyond it new input waits (in the dispatcher's queue, then in
-// the broker). Without a bound, prefetched batches of events with a wide
-// fan-out were all planned at once: 40,000 events x 10 tasks took the
-// scheduler to 700 MB. A batch plans at most a quarter of the room left, so
-// the broker always has the rest to work on while the next batch is stored
-// (with a bound of 20,000 and whole-room batches the pipe ran dry: fan-out
-// fell from 15,000 to 12,400 tasks/s).
-constexpr size_t kMaxUnrecordedTasks = 100000;
 
 struct Item {
   amqp::Delivery delivery;
@@ -43,13 +34,15 @@ struct Item {
 
 Dispatcher::Dispatcher(amqp::Session& session, store::Store& store,
                        Registrations& registrations, SchedulerMetrics& metrics,
-                       const Clock& clock, absl::Duration idempotency_window)
+                       const Clock& clock, DispatcherOptions options)
     : session_(session),
       store_(store),
       registrations_(registrations),
       metrics_(metrics),
       clock_(clock),
-      idempotency_window_ms_(absl::ToInt64Milliseconds(idempotency_window)) {}
+      idempotency_window_ms_(
+          absl::ToInt64Milliseconds(options.idempotency_window)),
+      max_in_flight_(std::max<size_t>(1, options.max_in_flight_tasks)) {}
 
 Dispatcher::~Dispatcher() { Shutdown(); }
 
@@ -67,7 +60,10 @@ void Dispatcher::Run() {
   bool done = false;
   while (!done) {
     // As many inputs as fill a quarter of the room at the tasks per input
-    // seen last; at least one.
+    // seen last; at least one. A quarter, so that the broker always has the
+    // rest to work on while the next batch is stored (with a bound of 20,000
+    // and whole-room batches the pipe ran dry: fan-out fell from 15,000 to
+    // 12,400 tasks/s).
     const size_t room = WaitForRoom();
     const size_t max_inputs =
         std::clamp<size_t>(room / 4 / tasks_per_input_, 1, kBatchSize);
@@ -87,13 +83,13 @@ size_t Dispatcher::WaitForRoom() {
       mu_.AwaitWithTimeout(
           absl::Condition(
               +[](Dispatcher* d) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                return d->in_flight_.size() < kMaxUnrecordedTasks ||
+                return d->in_flight_.size() < d->max_in_flight_ ||
                        !d->dispatched_.empty();
               },
               this),
           kIdleFlush);
-      if (in_flight_.size() < kMaxUnrecordedTasks)
-        return kMaxUnrecordedTasks - in_flight_.size();
+      if (in_flight_.size() < max_in_flight_)
+        return max_in_flight_ - in_flight_.size();
       // Stopping: process what was taken anyway (confirms may not come).
       if (stopping_) return 1;
     }
@@ -212,6 +208,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
         }
         if (to_send.size() == before) ++duplicates;
       }
+      NoteInFlight();
     }
     if (duplicates > 0) metrics_.events_duplicate.Increment(duplicates);
     if (to_send.empty()) {
@@ -227,6 +224,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     if (!ready) {
       absl::MutexLock lock(&mu_);
       for (const v1::Task* task : to_send) in_flight_.erase(task->id());
+      NoteInFlight();
       session_.Reject(item.delivery, /*requeue=*/true);
       continue;
     }
@@ -259,6 +257,7 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
             } else {
               absl::MutexLock lock(&mu_);
               in_flight_.erase(id);
+              NoteInFlight();
             }
             confirmed(std::move(status));
           });
@@ -281,6 +280,11 @@ void Dispatcher::FlushDispatched() {
   }
   absl::MutexLock lock(&mu_);
   for (const auto& id : ids) in_flight_.erase(id);
+  NoteInFlight();
+}
+
+void Dispatcher::NoteInFlight() {
+  metrics_.dispatch_in_flight.Set(static_cast<double>(in_flight_.size()));
 }
 
 }  // namespace ebats::scheduler

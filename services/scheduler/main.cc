@@ -1,5 +1,6 @@
 // ebats-scheduler: owns registrations and task records, turns events into
 // tasks, records outcomes. See dispatcher.h, result_recorder.h.
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/flags/flag.h"
@@ -33,6 +34,9 @@ ABSL_FLAG(absl::Duration, idempotency_window, absl::Hours(24),
           "events with the same idempotency key within this time of the "
           "key's first event are one event (dispatched once), on any gateway "
           "replica; a later one is a new event");
+ABSL_FLAG(int64_t, dispatch_max_in_flight, 100000,
+          "new input waits while this many tasks are published and not yet "
+          "recorded as dispatched; bounds the scheduler's memory");
 ABSL_FLAG(
     int, due_prefetch, 30000,
     "due tasks held at once (<= 65535); cover (tasks due per second) x 5 s");
@@ -98,9 +102,13 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.ToString());
     return 1;
   }
+  scheduler::DispatcherOptions dispatcher_options;
+  dispatcher_options.idempotency_window =
+      absl::GetFlag(FLAGS_idempotency_window);
+  dispatcher_options.max_in_flight_tasks = static_cast<size_t>(
+      std::max<int64_t>(1, absl::GetFlag(FLAGS_dispatch_max_in_flight)));
   scheduler::Dispatcher dispatcher(session, **store, registrations, metrics,
-                                   Clock::Real(),
-                                   absl::GetFlag(FLAGS_idempotency_window));
+                                   Clock::Real(), dispatcher_options);
   scheduler::ResultRecorder recorder(session, **store, metrics);
   scheduler::DueStage due_stage(session, **store, registrations, metrics);
   session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {

@@ -62,9 +62,17 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                            .Name("ebats_due_release_lateness_seconds")
                            .Help("Release time minus due time at the due stage")
                            .Register(registry)
-                           .Add({}, prometheus::Histogram::BucketBoundaries{
-                                        0.0001, 0.0005, 0.001, 0.002, 0.005,
-                                        0.01, 0.025, 0.05, 0.1, 0.5, 1, 5})) {}
+                           .Add({},
+                                prometheus::Histogram::BucketBoundaries{
+                                    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                    0.025, 0.05, 0.1, 0.5, 1, 5})),
+      dispatch_in_flight(
+          prometheus::BuildGauge()
+              .Name("ebats_dispatch_in_flight_tasks")
+              .Help("Tasks published and not yet recorded as dispatched; new "
+                    "input waits while it is at --dispatch_max_in_flight")
+              .Register(registry)
+              .Add({})) {}
 
 void SchedulerMetrics::Outcome(const std::string& topic,
                                const std::string& task, v1::Outcome outcome) {

@@ -10,6 +10,8 @@
 //   ebats_tasks_released_total           delayed tasks released when due
 //   ebats_tasks_due_dropped_total        due tasks not run: canceled/finished
 //   ebats_due_release_lateness_seconds   release time - due time
+//   ebats_dispatch_in_flight_tasks       tasks published and not yet
+//                                        recorded as dispatched
 #ifndef EBATS_SERVICES_SCHEDULER_SCHEDULER_METRICS_H_
 #define EBATS_SERVICES_SCHEDULER_SCHEDULER_METRICS_H_
 
@@ -19,6 +21,7 @@
 #include "libs/metrics/counter_cache.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
@@ -47,6 +50,7 @@ struct SchedulerMetrics {
   prometheus::Counter& released;
   prometheus::Counter& due_dropped;
   prometheus::Histogram& release_lateness;
+  prometheus::Gauge& dispatch_in_flight;
 };
 
 }  // namespace ebats::scheduler

@@ -1,5 +1,7 @@
 // The scheduler's gRPC API (real stub, in-process server on port 0) and its
 // dispatcher and result recorder against a real RabbitMQ.
+#include <atomic>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,8 +40,9 @@ class SchedulerTest : public ::testing::Test {
     registrations_ =
         std::make_unique<Registrations>(*store_, *session_, kQuorum);
     ASSERT_TRUE(registrations_->Load().ok());
-    dispatcher_ = std::make_unique<Dispatcher>(*session_, *store_,
-                                               *registrations_, *metrics_);
+    dispatcher_ =
+        std::make_unique<Dispatcher>(*session_, *store_, *registrations_,
+                                     *metrics_, Clock::Real(), Options());
     recorder_ = std::make_unique<ResultRecorder>(*session_, *store_, *metrics_);
     session_->AddConsumer(domain::kSchedulerQueue, [this](amqp::Delivery d) {
       dispatcher_->OnDelivery(std::move(d));
@@ -59,6 +62,31 @@ class SchedulerTest : public ::testing::Test {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                             grpc::InsecureChannelCredentials()));
     ASSERT_TRUE(WaitFor([&] { return session_->IsUp(); }));
+  }
+
+  virtual DispatcherOptions Options() const { return {}; }
+
+  // The value of an unlabelled gauge or counter, or the sample count of an
+  // unlabelled histogram (or of the one labelled op=`op`).
+  double MetricValue(const std::string& name, const std::string& op = "") {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        if (!op.empty() && (m.label.empty() || m.label[0].value != op))
+          continue;
+        switch (family.type) {
+          case prometheus::MetricType::Gauge:
+            return m.gauge.value;
+          case prometheus::MetricType::Counter:
+            return m.counter.value;
+          case prometheus::MetricType::Histogram:
+            return static_cast<double>(m.histogram.sample_count);
+          default:
+            return -1;
+        }
+      }
+    }
+    return -1;
   }
 
   void TearDown() override {
@@ -266,14 +294,8 @@ TEST_F(SchedulerTest, RedeliveredEventIsNotDispatchedTwice) {
   ASSERT_TRUE(WaitDispatched(
       domain::TaskIdFor(event.event_id(), "dedupe", "virtualShipping")));
   ASSERT_TRUE(session_->PublishAndWait(codec::EncodeEvent(event)).ok());
-  ASSERT_TRUE(WaitFor([&] {
-    for (const auto& f : registry_.Collect()) {
-      if (f.name == "ebats_events_duplicate_total" &&
-          f.metric[0].counter.value >= 1)
-        return true;
-    }
-    return false;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue("ebats_events_duplicate_total") >= 1; }));
   EXPECT_EQ(probe.Matching(is_ours).size(), 1u);
 }
 
@@ -301,13 +323,8 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
   EXPECT_EQ(params, (std::set<std::string>{R"({"n":0})", R"({"n":1})",
                                            R"({"n":2})", R"({"n":3})"}));
   // The event sent again counts as a duplicate, the new ones do not.
-  ASSERT_TRUE(WaitFor([&] {
-    for (const auto& f : registry_.Collect()) {
-      if (f.name == "ebats_events_duplicate_total")
-        return f.metric[0].counter.value == 1;
-    }
-    return false;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue("ebats_events_duplicate_total") == 1; }));
   // The batch is acked once its tasks are confirmed: nothing left to redo.
   EXPECT_FALSE(WaitFor(
       [&] {
@@ -315,6 +332,60 @@ TEST_F(SchedulerTest, EventBatchDispatchesEveryEventAndSkipsTheDispatchedOnes) {
                    .size() > 4;
       },
       absl::Milliseconds(500)));
+}
+
+// A bound on tasks in flight smaller than one event's fan-out: each input is
+// planned alone, after the previous one's tasks are recorded, and every task
+// still goes out.
+class SchedulerWithSmallDispatchBoundTest : public SchedulerTest {
+ protected:
+  DispatcherOptions Options() const override {
+    DispatcherOptions options;
+    options.max_in_flight_tasks = 4;
+    return options;
+  }
+};
+
+TEST_F(SchedulerWithSmallDispatchBoundTest, EveryTaskGoesOutOneInputAtATime) {
+  constexpr int kFanOut = 10;
+  constexpr int kEvents = 6;
+  for (int t = 0; t < kFanOut; ++t)
+    ASSERT_TRUE(Register("order_bulk", "bounded", absl::StrCat("t", t)).ok());
+  QueueProbe probe({domain::TaskQueueName("bounded")},
+                   amqp::TopicTopology(kQuorum, "bounded"));
+  ASSERT_TRUE(probe.WaitUp());
+  // All at once, so that without the bound they would meet in one batch.
+  std::vector<v1::EventMessage> events(kEvents);
+  auto confirmed = std::make_shared<std::atomic<int>>(0);
+  for (int n = 0; n < kEvents; ++n) {
+    events[n].set_event_id(domain::NewRandomId());
+    events[n].set_event("order_bulk");
+    events[n].set_params(absl::StrCat(R"({"n":)", n, "}"));
+    events[n].set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
+    session_->Publish(codec::EncodeEvent(events[n]),
+                      [confirmed](absl::Status s) {
+                        EXPECT_TRUE(s.ok()) << s;
+                        ++*confirmed;
+                      });
+  }
+  ASSERT_TRUE(WaitFor([&] { return *confirmed == kEvents; }));
+  auto tasks = probe.WaitMatching(
+      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); },
+      kFanOut * kEvents);
+  ASSERT_EQ(tasks.size(), size_t{kFanOut * kEvents});
+  std::set<std::string> ids;
+  for (const auto& d : tasks) ids.insert(codec::DecodeTask(d)->task_id());
+  EXPECT_EQ(ids.size(), size_t{kFanOut * kEvents});
+  for (const auto& event : events) {
+    for (int t = 0; t < kFanOut; ++t) {
+      EXPECT_TRUE(WaitDispatched(domain::TaskIdFor(event.event_id(), "bounded",
+                                                   absl::StrCat("t", t))));
+    }
+  }
+  // One store batch per input: the room left never admits a second one.
+  EXPECT_EQ(MetricValue("ebats_store_batch_seconds", "insert_tasks"), kEvents);
+  EXPECT_TRUE(WaitFor(
+      [&] { return MetricValue("ebats_dispatch_in_flight_tasks") == 0; }));
 }
 
 TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
