@@ -100,9 +100,17 @@ absl::Status Client::Heartbeat(const v1::HeartbeatRequest& request) {
   return Call(*scheduler_, &v1::Scheduler::Stub::Heartbeat, request).status();
 }
 
-absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
-  return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers,
-              v1::ListWorkersRequest());
+absl::Status Client::UnregisterWorker(absl::string_view worker_id) {
+  v1::UnregisterWorkerRequest request;
+  request.set_worker_id(std::string(worker_id));
+  return Call(*scheduler_, &v1::Scheduler::Stub::UnregisterWorker, request)
+      .status();
+}
+
+absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers(bool include_lost) {
+  v1::ListWorkersRequest request;
+  request.set_include_lost(include_lost);
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers, request);
 }
 
 }  // namespace ebats::client

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ebats/v1/gateway.grpc.pb.h"
 #include "ebats/v1/scheduler.grpc.pb.h"
@@ -58,7 +59,10 @@ class Client {
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request);
   absl::Status Heartbeat(const v1::HeartbeatRequest& request);
-  absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+  absl::Status UnregisterWorker(absl::string_view worker_id);
+  // Live workers; with `include_lost` also those that stopped heartbeating.
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers(
+      bool include_lost = false);
 
  private:
   template <typename Stub, typename Request, typename Response>

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   event_id TEXT PRIMARY KEY, generation INTEGER NOT NULL,
   started_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (
-  id TEXT PRIMARY KEY, spec BLOB NOT NULL, last_heartbeat_ms INTEGER NOT NULL);
+  id TEXT PRIMARY KEY, spec BLOB NOT NULL, last_heartbeat_ms INTEGER NOT NULL,
+  in_flight INTEGER NOT NULL DEFAULT 0);
 )sql";
 
 constexpr char kTaskColumns[] =
@@ -111,6 +112,11 @@ absl::Status Store::Init() {
   if (!db_->Exec("SELECT runs FROM tasks LIMIT 0").ok()) {
     EBATS_RETURN_IF_ERROR(db_->Exec(
         "ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 0"));
+  }
+  // And before heartbeats carried the tasks in flight.
+  if (!db_->Exec("SELECT in_flight FROM workers LIMIT 0").ok()) {
+    EBATS_RETURN_IF_ERROR(db_->Exec(
+        "ALTER TABLE workers ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0"));
   }
   return absl::OkStatus();
 }
@@ -531,12 +537,14 @@ absl::Status Store::PutWorker(const v1::Worker& worker) {
   return put->Run();
 }
 
-absl::Status Store::TouchWorker(absl::string_view worker_id, int64_t now_ms) {
+absl::Status Store::TouchWorker(absl::string_view worker_id, int64_t now_ms,
+                                int32_t in_flight) {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
       auto touch,
-      db_->Prepare("UPDATE workers SET last_heartbeat_ms = ? WHERE id = ?"));
-  touch->Bind(1, now_ms).Bind(2, worker_id);
+      db_->Prepare("UPDATE workers SET last_heartbeat_ms = ?, in_flight = ? "
+                   "WHERE id = ?"));
+  touch->Bind(1, now_ms).Bind(2, int64_t{in_flight}).Bind(3, worker_id);
   EBATS_RETURN_IF_ERROR(touch->Run());
   if (db_->Changes() == 0) {
     return absl::NotFoundError(
@@ -545,11 +553,29 @@ absl::Status Store::TouchWorker(absl::string_view worker_id, int64_t now_ms) {
   return absl::OkStatus();
 }
 
+absl::Status Store::DeleteWorker(absl::string_view worker_id) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(auto remove,
+                         db_->Prepare("DELETE FROM workers WHERE id = ?"));
+  remove->Bind(1, worker_id);
+  return remove->Run();
+}
+
+absl::StatusOr<int> Store::ForgetWorkers(int64_t before_ms) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto forget,
+      db_->Prepare("DELETE FROM workers WHERE last_heartbeat_ms < ?"));
+  forget->Bind(1, before_ms);
+  EBATS_RETURN_IF_ERROR(forget->Run());
+  return db_->Changes();
+}
+
 absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
   absl::MutexLock lock(&mu_);
   EBATS_ASSIGN_OR_RETURN(
-      auto list,
-      db_->Prepare("SELECT spec, last_heartbeat_ms FROM workers ORDER BY id"));
+      auto list, db_->Prepare("SELECT spec, last_heartbeat_ms, in_flight FROM "
+                              "workers ORDER BY id"));
   std::vector<v1::Worker> workers;
   for (;;) {
     EBATS_ASSIGN_OR_RETURN(bool row, list->Step());
@@ -557,6 +583,7 @@ absl::StatusOr<std::vector<v1::Worker>> Store::ListWorkers() {
     v1::Worker& w = workers.emplace_back();
     w.ParseFromString(list->Text(0));
     w.set_last_heartbeat_ms(list->Int(1));
+    w.set_in_flight(static_cast<int32_t>(list->Int(2)));
   }
   return workers;
 }

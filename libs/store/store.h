@@ -110,8 +110,16 @@ class Store {
 
   // Inserts or replaces a worker.
   absl::Status PutWorker(const v1::Worker& worker);
-  // NOT_FOUND when the worker is unknown.
-  absl::Status TouchWorker(absl::string_view worker_id, int64_t now_ms);
+  // Records a heartbeat: its time and the tasks running. NOT_FOUND when the
+  // worker is unknown.
+  absl::Status TouchWorker(absl::string_view worker_id, int64_t now_ms,
+                           int32_t in_flight = 0);
+  // OK whether or not the worker was known.
+  absl::Status DeleteWorker(absl::string_view worker_id);
+  // Deletes the workers whose last heartbeat is before `before_ms`; returns
+  // how many.
+  absl::StatusOr<int> ForgetWorkers(int64_t before_ms);
+  // Every known worker with its last heartbeat and tasks in flight.
   absl::StatusOr<std::vector<v1::Worker>> ListWorkers();
 
  private:

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "libs/store/sqlite_db.h"
 
 namespace ebats::store {
 namespace {
@@ -228,6 +229,27 @@ TEST(StoreTest, SurvivesReopen) {
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
 }
 
+TEST(StoreTest, OpensAStoreFromBeforeWorkersReportedTasksInFlight) {
+  std::string path = ::testing::TempDir() + "/store_old_workers.db";
+  std::remove(path.c_str());
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE TABLE workers (id TEXT PRIMARY KEY, spec "
+                           "BLOB NOT NULL, last_heartbeat_ms INTEGER NOT "
+                           "NULL); INSERT INTO workers VALUES ('w1', '', 7)")
+                    .ok());
+  }
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto workers = (*store)->ListWorkers();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ((*workers)[0].in_flight(), 0);
+  EXPECT_TRUE((*store)->TouchWorker("w1", 8, 2).ok());
+  EXPECT_EQ((*store)->ListWorkers()->at(0).in_flight(), 2);
+}
+
 v1::TaskResult Report(const std::string& id, v1::Outcome outcome, int attempt) {
   v1::TaskResult r;
   r.set_task_id(id);
@@ -320,11 +342,29 @@ TEST(StoreTest, WorkersHeartbeat) {
   w.set_id("w1");
   w.add_topics("demo");
   ASSERT_TRUE(store->PutWorker(w).ok());
-  EXPECT_TRUE(store->TouchWorker("w1", 42).ok());
+  EXPECT_TRUE(store->TouchWorker("w1", 42, /*in_flight=*/3).ok());
   EXPECT_EQ(store->TouchWorker("w2", 42).code(), absl::StatusCode::kNotFound);
   auto workers = store->ListWorkers();
   ASSERT_EQ(workers->size(), 1u);
   EXPECT_EQ((*workers)[0].last_heartbeat_ms(), 42);
+  EXPECT_EQ((*workers)[0].in_flight(), 3);
+  EXPECT_EQ((*workers)[0].topics(0), "demo");
+}
+
+TEST(StoreTest, WorkersAreDeletedAndForgotten) {
+  auto store = OpenMemory();
+  for (const char* id : {"old", "recent", "leaving"}) {
+    v1::Worker w;
+    w.set_id(id);
+    w.set_last_heartbeat_ms(std::string(id) == "old" ? 1000 : 5000);
+    ASSERT_TRUE(store->PutWorker(w).ok());
+  }
+  EXPECT_TRUE(store->DeleteWorker("leaving").ok());
+  EXPECT_TRUE(store->DeleteWorker("never-known").ok());
+  EXPECT_EQ(store->ForgetWorkers(/*before_ms=*/5000).value_or(-1), 1);
+  auto workers = store->ListWorkers();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ((*workers)[0].id(), "recent");
 }
 
 TEST(StoreTest, IdempotencyKeyGenerationsAreRemembered) {

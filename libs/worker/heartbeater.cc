@@ -30,9 +30,18 @@ void Heartbeater::Start() {
 void Heartbeater::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (!registered()) return;
+  // Leave the scheduler's list now rather than be listed as lost later.
+  if (absl::Status s = client_.UnregisterWorker(options_.worker.id());
+      !s.ok()) {
+    spdlog::warn("worker {}: cannot unregister from scheduler {}: {}",
+                 options_.worker.id(), options_.scheduler_address,
+                 s.ToString());
+  }
 }
 
 bool Heartbeater::registered() const {

@@ -29,6 +29,8 @@ class Heartbeater {
   Heartbeater(HeartbeaterOptions options, std::function<int()> in_flight);
   ~Heartbeater();
   void Start();
+  // Stops heartbeating and, if registered, unregisters (one call, bounded by
+  // a 3 s deadline).
   void Shutdown();
   // True once the scheduler has accepted the registration.
   bool registered() const;

@@ -287,8 +287,11 @@ int Main(int argc, char** argv) {
   list->add_option("--limit", limit, "at most this many (1-1000)");
   list->add_option("--page-token", page_token, "continue a previous listing");
 
-  auto* workers =
-      app.add_subcommand("workers", "list workers known to the scheduler");
+  auto* workers = app.add_subcommand(
+      "workers", "list live workers (heartbeat within the last 15 s)");
+  bool all_workers = false;
+  workers->add_flag("--all", all_workers,
+                    "also workers that stopped heartbeating (marked LOST)");
   auto* health = app.add_subcommand(
       "health", "check that the gateway and scheduler are SERVING");
 
@@ -514,7 +517,7 @@ int Main(int argc, char** argv) {
     return all_serving ? 0 : kServerError;
   }
   if (workers->parsed()) {
-    auto response = client.ListWorkers();
+    auto response = client.ListWorkers(all_workers);
     if (!response.ok()) return Fail(response.status());
     const int64_t now = absl::ToUnixMillis(absl::Now());
     for (const auto& w : response->workers()) {
@@ -524,8 +527,9 @@ int Main(int argc, char** argv) {
       }
       std::cout << w.id() << "  host=" << w.host() << " pid=" << w.pid()
                 << "  topics=" << absl::StrJoin(w.topics(), ",")
-                << "  concurrency=" << w.concurrency() << "  last heartbeat "
-                << Ms(now - w.last_heartbeat_ms()) << " ago\n";
+                << "  busy=" << w.in_flight() << "/" << w.concurrency()
+                << "  last heartbeat " << Ms(now - w.last_heartbeat_ms())
+                << " ago" << (w.lost() ? "  LOST" : "") << "\n";
     }
     return 0;
   }

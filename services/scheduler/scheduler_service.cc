@@ -12,6 +12,12 @@ namespace {
 
 // Workers heartbeat this often; ListWorkers shows the last time.
 constexpr int64_t kHeartbeatIntervalMs = 5000;
+// A worker silent this long is lost (crashed, partitioned or killed):
+// ListWorkers leaves it out unless asked. Three intervals, so one late or
+// lost heartbeat does not flap it.
+constexpr int64_t kLostAfterMs = 3 * kHeartbeatIntervalMs;
+// A worker silent this long is forgotten (at the next registration).
+constexpr int64_t kForgetAfterMs = 24 * 3600 * 1000;
 
 using rpc::ToGrpcStatus;
 
@@ -183,8 +189,16 @@ grpc::Status SchedulerService::RegisterWorker(
       return ToGrpcStatus(s);
   }
   worker.set_last_heartbeat_ms(clock_.NowMs());
+  worker.clear_in_flight();
+  worker.clear_lost();
   if (absl::Status s = store_.PutWorker(worker); !s.ok())
     return ToGrpcStatus(s);
+  // Workers come and go with deployments; keep the list from growing.
+  if (auto forgotten =
+          store_.ForgetWorkers(worker.last_heartbeat_ms() - kForgetAfterMs);
+      !forgotten.ok()) {
+    return ToGrpcStatus(forgotten.status());
+  }
   response->set_worker_id(worker.id());
   response->set_heartbeat_interval_ms(kHeartbeatIntervalMs);
   return grpc::Status::OK;
@@ -198,16 +212,33 @@ grpc::Status SchedulerService::Heartbeat(grpc::ServerContext* context,
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  return ToGrpcStatus(store_.TouchWorker(request->worker_id(), clock_.NowMs()));
+  return ToGrpcStatus(store_.TouchWorker(request->worker_id(), clock_.NowMs(),
+                                         request->in_flight()));
 }
 
-grpc::Status SchedulerService::ListWorkers(grpc::ServerContext* context,
-                                           const v1::ListWorkersRequest*,
-                                           v1::ListWorkersResponse* response) {
+grpc::Status SchedulerService::UnregisterWorker(
+    grpc::ServerContext* context, const v1::UnregisterWorkerRequest* request,
+    v1::UnregisterWorkerResponse*) {
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
+  if (absl::Status s = domain::ValidateId(request->worker_id(), "worker id");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  return ToGrpcStatus(store_.DeleteWorker(request->worker_id()));
+}
+
+grpc::Status SchedulerService::ListWorkers(
+    grpc::ServerContext* context, const v1::ListWorkersRequest* request,
+    v1::ListWorkersResponse* response) {
   if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
   auto workers = store_.ListWorkers();
   if (!workers.ok()) return ToGrpcStatus(workers.status());
-  for (auto& w : *workers) *response->add_workers() = std::move(w);
+  const int64_t now_ms = clock_.NowMs();
+  for (auto& w : *workers) {
+    w.set_lost(now_ms - w.last_heartbeat_ms() > kLostAfterMs);
+    if (w.lost() && !request->include_lost()) continue;
+    *response->add_workers() = std::move(w);
+  }
   return grpc::Status::OK;
 }
 

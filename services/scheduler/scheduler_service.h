@@ -49,6 +49,9 @@ class SchedulerService final : public v1::Scheduler::Service {
   grpc::Status Heartbeat(grpc::ServerContext*,
                          const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
+  grpc::Status UnregisterWorker(grpc::ServerContext*,
+                                const v1::UnregisterWorkerRequest* request,
+                                v1::UnregisterWorkerResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*,
                            const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;

@@ -147,6 +147,18 @@ TEST_F(TrioTest, WorkerRegistersWithTheScheduler) {
   auto workers = stack_->client().ListWorkers();
   EXPECT_EQ(workers->workers(0).topics(0), "demo");
   EXPECT_GT(workers->workers(0).last_heartbeat_ms(), 0);
+  EXPECT_FALSE(workers->workers(0).lost());
+  // A second worker that stops gracefully leaves the list at once, not as
+  // a lost worker 15 s later.
+  ASSERT_TRUE(stack_->StartWorker().ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto listed = stack_->client().ListWorkers();
+    return listed.ok() && listed->workers_size() == 2;
+  }));
+  ASSERT_TRUE(stack_->Stop(stack_->last_worker()).ok());
+  workers = stack_->client().ListWorkers(/*include_lost=*/true);
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  EXPECT_EQ(workers->workers_size(), 1);
 }
 
 TEST_F(TrioTest, BadInputIsRefusedWithClearCodes) {

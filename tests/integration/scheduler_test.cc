@@ -495,5 +495,76 @@ TEST_F(SchedulerTest, WorkersRegisterAndHeartbeat) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// The service's handlers called directly, on a clock the test moves.
+TEST_F(SchedulerTest, SilentWorkersAreLostThenForgottenAndLeavingOnesGo) {
+  ManualClock clock(1'000'000'000'000);
+  SchedulerService service(*store_, *registrations_, *session_, clock);
+  auto register_worker = [&](const std::string& id) {
+    v1::RegisterWorkerRequest request;
+    request.mutable_worker()->set_id(id);
+    request.mutable_worker()->set_concurrency(4);
+    v1::RegisterWorkerResponse response;
+    grpc::ServerContext context;
+    EXPECT_TRUE(service.RegisterWorker(&context, &request, &response).ok());
+  };
+  auto heartbeat = [&](const std::string& id, int in_flight) {
+    v1::HeartbeatRequest request;
+    request.set_worker_id(id);
+    request.set_in_flight(in_flight);
+    v1::HeartbeatResponse response;
+    grpc::ServerContext context;
+    return service.Heartbeat(&context, &request, &response);
+  };
+  auto list = [&](bool include_lost) {
+    v1::ListWorkersRequest request;
+    request.set_include_lost(include_lost);
+    v1::ListWorkersResponse response;
+    grpc::ServerContext context;
+    EXPECT_TRUE(service.ListWorkers(&context, &request, &response).ok());
+    std::vector<std::string> listed;
+    for (const auto& w : response.workers())
+      listed.push_back(w.id() + (w.lost() ? ":lost" : ""));
+    return listed;
+  };
+  register_worker("crashes");
+  register_worker("beats");
+  register_worker("leaves");
+  ASSERT_TRUE(heartbeat("beats", 2).ok());
+  {
+    v1::ListWorkersRequest request;
+    v1::ListWorkersResponse response;
+    grpc::ServerContext context;
+    ASSERT_TRUE(service.ListWorkers(&context, &request, &response).ok());
+    ASSERT_EQ(response.workers_size(), 3);
+    EXPECT_EQ(response.workers(0).id(), "beats");
+    EXPECT_EQ(response.workers(0).in_flight(), 2);
+    EXPECT_EQ(response.workers(0).concurrency(), 4);
+  }
+  {
+    v1::UnregisterWorkerRequest request;
+    request.set_worker_id("leaves");
+    v1::UnregisterWorkerResponse response;
+    grpc::ServerContext context;
+    EXPECT_TRUE(service.UnregisterWorker(&context, &request, &response).ok());
+  }
+  // "crashes" stops heartbeating; three intervals of 5 s later it is lost.
+  for (int i = 0; i < 3; ++i) {
+    clock.AdvanceMs(5'000);
+    ASSERT_TRUE(heartbeat("beats", 0).ok());
+  }
+  EXPECT_EQ(list(false), (std::vector<std::string>{"beats", "crashes"}));
+  clock.AdvanceMs(1);
+  ASSERT_TRUE(heartbeat("beats", 0).ok());
+  EXPECT_EQ(list(false), (std::vector<std::string>{"beats"}));
+  EXPECT_EQ(list(true), (std::vector<std::string>{"beats", "crashes:lost"}));
+  // A day later a new worker's registration forgets it.
+  clock.AdvanceMs(24 * 3600 * 1000);
+  ASSERT_TRUE(heartbeat("beats", 0).ok());
+  register_worker("new");
+  EXPECT_EQ(list(true), (std::vector<std::string>{"beats", "new"}));
+  // A heartbeat from a forgotten worker asks it to register again.
+  EXPECT_EQ(heartbeat("crashes", 0).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace ebats::scheduler
