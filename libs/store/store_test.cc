@@ -216,6 +216,67 @@ TEST(StoreTest, ListTasksFiltersAndPages) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Every filter combination, the dead ones through their partial index,
+// paged newest first, on a store that also holds many tasks of other states.
+TEST(StoreTest, ListTasksByEventTopicAndDeadState) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  std::vector<v1::Task> tasks;
+  std::vector<v1::TaskResult> results;
+  for (int i = 0; i < 60; ++i) {
+    v1::Task t = NewTask("t" + std::to_string(i), i % 2 ? "odd" : "even");
+    t.set_event_id("e" + std::to_string(i / 10));
+    tasks.push_back(t);
+    v1::TaskResult r;
+    r.set_task_id(t.id());
+    r.set_attempt(1);
+    r.set_outcome(i % 3 == 0 ? v1::OUTCOME_FAILED : v1::OUTCOME_SUCCEEDED);
+    results.push_back(r);
+  }
+  ASSERT_TRUE(store->InsertTasks(tasks, &outcomes).ok());
+  ASSERT_TRUE(store->ApplyResults(results, nullptr).ok());
+  auto ids = [&](const TaskFilter& filter) {
+    std::vector<std::string> seen;
+    std::string token;
+    do {
+      auto page = store->ListTasks(filter, 4, token);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& t : page->tasks) seen.push_back(t.id());
+      token = page->next_page_token;
+    } while (!token.empty());
+    return seen;
+  };
+  auto expected = [&](auto keep) {
+    std::vector<std::string> want;
+    for (int i = 59; i >= 0; --i) {
+      if (keep(i)) want.push_back("t" + std::to_string(i));
+    }
+    return want;
+  };
+  TaskFilter dead;
+  dead.state = v1::TASK_STATE_DEAD;
+  EXPECT_EQ(ids(dead), expected([](int i) { return i % 3 == 0; }));
+  dead.topic = "odd";
+  EXPECT_EQ(ids(dead), expected([](int i) { return i % 3 == 0 && i % 2; }));
+  dead.event_id = "e3";
+  EXPECT_EQ(ids(dead),
+            expected([](int i) { return i % 3 == 0 && i % 2 && i / 10 == 3; }));
+  TaskFilter by_event;
+  by_event.event_id = "e2";
+  EXPECT_EQ(ids(by_event), expected([](int i) { return i / 10 == 2; }));
+  TaskFilter succeeded;
+  succeeded.topic = "even";
+  succeeded.state = v1::TASK_STATE_SUCCEEDED;
+  EXPECT_EQ(ids(succeeded),
+            expected([](int i) { return i % 3 != 0 && i % 2 == 0; }));
+  // A replayed task leaves the dead listing.
+  ASSERT_TRUE(store->PrepareReplay("t0", 2000).ok());
+  dead = TaskFilter();
+  dead.state = v1::TASK_STATE_DEAD;
+  EXPECT_EQ(ids(dead), expected([](int i) { return i % 3 == 0 && i > 0; }));
+}
+
 TEST(StoreTest, SurvivesReopen) {
   std::string path = ::testing::TempDir() + "/store_reopen.db";
   std::remove(path.c_str());
