@@ -35,7 +35,8 @@
 #include "libs/domain/ids.h"
 #include "libs/worker/worker.h"
 
-ABSL_FLAG(std::string, scenario, "lateness", "lateness");
+ABSL_FLAG(std::string, scenario, "lateness",
+          "lateness, ladder, broker, broker_latency, throughput or latency");
 ABSL_FLAG(std::string, gateway, "127.0.0.1:7401", "gateway address");
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7402", "scheduler address");
 ABSL_FLAG(std::string, amqp_url, "amqp://guest:guest@127.0.0.1:5672/",
@@ -249,6 +250,97 @@ int Broker() {
   }
   std::cout << "{\"scenario\":\"broker\",\"messages\":" << n
             << ",\"messages_per_second\":" << Stats(rates) << "}" << std::endl;
+  return 0;
+}
+
+// broker_latency: the broker's own floor under the latency scenario. Messages
+// at --rate for --duration, published with confirms to one queue of
+// --queue_type; a relay consumes them and forwards each to a second queue
+// (publish, confirm, then ack, as the scheduler does with an event's task);
+// a sink consumes and acks that. Reported: publish call -> delivery from
+// the first queue (one hop) and from the second (two hops, the path every
+// ebats task takes), p50 / p99 / max.
+int BrokerLatency() {
+  const int rate = absl::GetFlag(FLAGS_rate);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const auto type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
+  const auto now_us = [] { return absl::GetCurrentTimeNanos() / 1000; };
+  std::vector<double> p50[2], p99[2], pmax[2];
+  for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
+    const std::string prefix =
+        absl::StrCat("bench.latency.", domain::NewRandomId().substr(0, 8));
+    const std::string first = prefix + ".1", second = prefix + ".2";
+    amqp::SessionOptions options;
+    options.brokers = *amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url));
+    options.topology.queues.push_back(amqp::DurableQueue(first, type));
+    options.topology.queues.push_back(amqp::DurableQueue(second, type));
+    options.prefetch = 1000;
+    absl::Mutex mu;
+    std::vector<double> hops[2];  // ms, per message
+    auto record = [&](int hop, const amqp::Delivery& d) {
+      const double ms =
+          static_cast<double>(now_us() - std::atoll(d.body.c_str())) / 1000.0;
+      absl::MutexLock lock(&mu);
+      hops[hop].push_back(ms);
+    };
+    amqp::Session relay(options);
+    relay.AddConsumer(first, [&](amqp::Delivery d) {
+      record(0, d);
+      amqp::Message m;
+      m.routing_key = second;
+      m.body = d.body;
+      relay.Forward(std::move(m), d.tag());
+    });
+    amqp::Session sink(options);
+    sink.AddConsumer(second, [&](amqp::Delivery d) {
+      record(1, d);
+      sink.Ack(d);
+    });
+    amqp::Session producer(options);
+    for (amqp::Session* s : {&relay, &sink, &producer}) s->Start();
+    while (!relay.IsUp() || !sink.IsUp() || !producer.IsUp())
+      absl::SleepFor(absl::Milliseconds(10));
+    const int total = static_cast<int>(rate * absl::ToDoubleSeconds(duration));
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < total; ++i) {
+      const absl::Duration wait =
+          start + absl::Seconds(1) * i / rate - absl::Now();
+      if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+      amqp::Message m;
+      m.routing_key = first;
+      m.body = absl::StrCat(now_us(), std::string(200, ' '));
+      producer.Publish(std::move(m), [](absl::Status) {});
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu);
+        if (static_cast<int>(hops[1].size()) >= total || absl::Now() > deadline)
+          break;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    for (amqp::Session* s : {&producer, &relay, &sink}) s->Shutdown();
+    absl::MutexLock lock(&mu);
+    for (int hop = 0; hop < 2; ++hop) {
+      p50[hop].push_back(Percentile(hops[hop], 0.50));
+      p99[hop].push_back(Percentile(hops[hop], 0.99));
+      pmax[hop].push_back(Percentile(hops[hop], 1.0));
+      std::cerr << "run " << run << ", " << hop + 1 << " hop(s): p50 "
+                << p50[hop].back() << " ms, p99 " << p99[hop].back()
+                << " ms, max " << pmax[hop].back() << " ms ("
+                << hops[hop].size() << "/" << total << ")\n";
+    }
+  }
+  std::cout << "{\"scenario\":\"broker_latency\",\"rate\":" << rate
+            << ",\"duration_seconds\":" << absl::ToDoubleSeconds(duration);
+  for (int hop = 0; hop < 2; ++hop) {
+    const char* name = hop == 0 ? "one_hop" : "two_hops";
+    std::cout << ",\"" << name << "_p50_ms\":" << Stats(p50[hop]) << ",\""
+              << name << "_p99_ms\":" << Stats(p99[hop]) << ",\"" << name
+              << "_max_ms\":" << Stats(pmax[hop]);
+  }
+  std::cout << "}" << std::endl;
   return 0;
 }
 
@@ -625,6 +717,8 @@ int main(int argc, char** argv) {
     return ebats::bench::Lateness();
   if (absl::GetFlag(FLAGS_scenario) == "ladder") return ebats::bench::Ladder();
   if (absl::GetFlag(FLAGS_scenario) == "broker") return ebats::bench::Broker();
+  if (absl::GetFlag(FLAGS_scenario) == "broker_latency")
+    return ebats::bench::BrokerLatency();
   if (absl::GetFlag(FLAGS_scenario) == "throughput")
     return ebats::bench::Throughput();
   if (absl::GetFlag(FLAGS_scenario) == "latency")

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 run() { echo "== $*"; bench/run.sh "$@" | tail -n 1; }
 run broker --events=200000
+run broker_latency --rate=200 --duration=10s
 run throughput --events=200000 --clients=256
 run throughput --events=100000 --clients=32
 run throughput --events=200000 --clients=4 --batch=100
@@ -14,3 +15,4 @@ run latency --rate=2000 --duration=10s
 run lateness --tasks=10000
 run throughput --events=200000 --clients=4 --batch=100 --queue_type=classic
 run latency --rate=200 --duration=10s --queue_type=classic
+run broker_latency --rate=200 --duration=10s --queue_type=classic
