@@ -665,7 +665,6 @@ int Lateness() {
   options.topics = {"bench_delay"};
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
-  options.report_start = false;
   worker::Worker worker(options);
   worker.Handle("noop", [&](const worker::TaskContext& task) {
     const double late = static_cast<double>(absl::GetCurrentTimeNanos() / 1000 -
