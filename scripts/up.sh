@@ -21,11 +21,17 @@ export EBATS_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/"
 export EBATS_DATA_DIR="$local_dir/data"
 ctl="$build/services/ebatsctl/ebatsctl"
 pids=()
+worker_pid=
 
 stop_all() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   echo
   echo "stopping ebats..."
+  # The worker first: it drains its tasks and unregisters from the scheduler.
+  if [[ -n $worker_pid ]]; then
+    kill -TERM "$worker_pid" 2>/dev/null || true
+    wait "$worker_pid" 2>/dev/null || true
+  fi
   if ((${#pids[@]})); then
     kill -TERM "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
@@ -33,14 +39,17 @@ stop_all() {
   "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$local_dir/rabbitmq" "$amqp_port"
   echo "stopped."
 }
-trap stop_all EXIT INT TERM
+trap stop_all EXIT INT TERM HUP
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$local_dir/rabbitmq" "$amqp_port"
-"$build/services/scheduler/ebats-scheduler" >"$logs/scheduler.log" 2>&1 &
+# Services in sessions of their own: Ctrl-C reaches this script only, which
+# stops them in order (worker first).
+setsid "$build/services/scheduler/ebats-scheduler" >"$logs/scheduler.log" 2>&1 &
 pids+=($!)
-"$build/services/gateway/ebats-gateway" >"$logs/gateway.log" 2>&1 &
+setsid "$build/services/gateway/ebats-gateway" >"$logs/gateway.log" 2>&1 &
 pids+=($!)
-"$build/services/worker/ebats-worker" --topics=demo >"$logs/worker.log" 2>&1 &
+setsid "$build/services/worker/ebats-worker" --topics=demo >"$logs/worker.log" 2>&1 &
+worker_pid=$!
 pids+=($!)
 
 for _ in $(seq 1 100); do
