@@ -16,7 +16,8 @@ constexpr int64_t kHeartbeatIntervalMs = 5000;
 // ListWorkers leaves it out unless asked. Three intervals, so one late or
 // lost heartbeat does not flap it.
 constexpr int64_t kLostAfterMs = 3 * kHeartbeatIntervalMs;
-// A worker silent this long is forgotten (at the next registration).
+// A worker silent this long is forgotten: never listed again, and deleted
+// at the next registration (which keeps the table from growing).
 constexpr int64_t kForgetAfterMs = 24 * 3600 * 1000;
 
 using rpc::ToGrpcStatus;
@@ -235,7 +236,9 @@ grpc::Status SchedulerService::ListWorkers(
   if (!workers.ok()) return ToGrpcStatus(workers.status());
   const int64_t now_ms = clock_.NowMs();
   for (auto& w : *workers) {
-    w.set_lost(now_ms - w.last_heartbeat_ms() > kLostAfterMs);
+    const int64_t silent_ms = now_ms - w.last_heartbeat_ms();
+    w.set_lost(silent_ms > kLostAfterMs);
+    if (silent_ms >= kForgetAfterMs) continue;
     if (w.lost() && !request->include_lost()) continue;
     *response->add_workers() = std::move(w);
   }

@@ -557,9 +557,11 @@ TEST_F(SchedulerTest, SilentWorkersAreLostThenForgottenAndLeavingOnesGo) {
   ASSERT_TRUE(heartbeat("beats", 0).ok());
   EXPECT_EQ(list(false), (std::vector<std::string>{"beats"}));
   EXPECT_EQ(list(true), (std::vector<std::string>{"beats", "crashes:lost"}));
-  // A day later a new worker's registration forgets it.
+  // A day after its last heartbeat it is no longer listed, and the next
+  // registration deletes it.
   clock.AdvanceMs(24 * 3600 * 1000);
   ASSERT_TRUE(heartbeat("beats", 0).ok());
+  EXPECT_EQ(list(true), (std::vector<std::string>{"beats"}));
   register_worker("new");
   EXPECT_EQ(list(true), (std::vector<std::string>{"beats", "new"}));
   // A heartbeat from a forgotten worker asks it to register again.
