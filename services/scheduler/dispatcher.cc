@@ -208,7 +208,6 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
         }
         if (to_send.size() == before) ++duplicates;
       }
-      NoteInFlight();
     }
     if (duplicates > 0) metrics_.events_duplicate.Increment(duplicates);
     if (to_send.empty()) {
@@ -224,7 +223,6 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
     if (!ready) {
       absl::MutexLock lock(&mu_);
       for (const v1::Task* task : to_send) in_flight_.erase(task->id());
-      NoteInFlight();
       session_.Reject(item.delivery, /*requeue=*/true);
       continue;
     }
@@ -257,7 +255,6 @@ void Dispatcher::ProcessBatch(std::vector<amqp::Delivery> batch) {
             } else {
               absl::MutexLock lock(&mu_);
               in_flight_.erase(id);
-              NoteInFlight();
             }
             confirmed(std::move(status));
           });
@@ -270,6 +267,9 @@ void Dispatcher::FlushDispatched() {
   {
     absl::MutexLock lock(&mu_);
     ids.swap(dispatched_);
+    // Sampled here, after every batch and idle wake-up (at least every
+    // kIdleFlush), rather than at each of the places that change it.
+    metrics_.dispatch_in_flight.Set(static_cast<double>(in_flight_.size()));
   }
   if (ids.empty()) return;
   absl::Status status = store_.MarkDispatched(ids, clock_.NowMs());
@@ -280,11 +280,6 @@ void Dispatcher::FlushDispatched() {
   }
   absl::MutexLock lock(&mu_);
   for (const auto& id : ids) in_flight_.erase(id);
-  NoteInFlight();
-}
-
-void Dispatcher::NoteInFlight() {
-  metrics_.dispatch_in_flight.Set(static_cast<double>(in_flight_.size()));
 }
 
 }  // namespace ebats::scheduler

@@ -83,8 +83,6 @@ class Dispatcher {
   // first event's input stays unacked until they are confirmed, so a failure
   // brings that one back.
   absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
-  // Publishes in_flight_'s size to the metrics.
-  void NoteInFlight() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace ebats::scheduler
