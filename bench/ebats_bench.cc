@@ -187,6 +187,31 @@ std::string Stats(std::vector<double> v) {
                       ",\"max\":", v.back(), "}");
 }
 
+// p50 / p99 / max of each run's samples; reported as the median, min and
+// max of those over the runs.
+struct RunQuantiles {
+  std::vector<double> p50, p99, max;
+  void Add(const std::vector<double>& samples) {
+    p50.push_back(Percentile(samples, 0.50));
+    p99.push_back(Percentile(samples, 0.99));
+    max.push_back(Percentile(samples, 1.0));
+  }
+  // ,"<prefix>p50_ms":{...},"<prefix>p99_ms":{...},"<prefix>max_ms":{...}
+  std::string Json(absl::string_view prefix) const {
+    return absl::StrCat(",\"", prefix, "p50_ms\":", Stats(p50), ",\"", prefix,
+                        "p99_ms\":", Stats(p99), ",\"", prefix,
+                        "max_ms\":", Stats(max));
+  }
+};
+
+// Waits until `samples` (guarded by `mu`) holds `total`, or 30 s more.
+void AwaitSamples(absl::Mutex& mu, const std::vector<double>& samples,
+                  int total) {
+  const auto enough = [&] { return static_cast<int>(samples.size()) >= total; };
+  absl::MutexLock lock(&mu);
+  mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(30));
+}
+
 client::Client NewClient() {
   client::ClientOptions options;
   options.gateway_address = absl::GetFlag(FLAGS_gateway);
@@ -265,7 +290,7 @@ int BrokerLatency() {
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   const auto type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
   const auto now_us = [] { return absl::GetCurrentTimeNanos() / 1000; };
-  std::vector<double> p50[2], p99[2], pmax[2];
+  RunQuantiles hop_quantiles[2];
   for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
     const std::string prefix =
         absl::StrCat("bench.latency.", domain::NewRandomId().substr(0, 8));
@@ -311,36 +336,22 @@ int BrokerLatency() {
       m.body = absl::StrCat(now_us(), std::string(200, ' '));
       producer.Publish(std::move(m), [](absl::Status) {});
     }
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    for (;;) {
-      {
-        absl::MutexLock lock(&mu);
-        if (static_cast<int>(hops[1].size()) >= total || absl::Now() > deadline)
-          break;
-      }
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    AwaitSamples(mu, hops[1], total);
     for (amqp::Session* s : {&producer, &relay, &sink}) s->Shutdown();
     absl::MutexLock lock(&mu);
     for (int hop = 0; hop < 2; ++hop) {
-      p50[hop].push_back(Percentile(hops[hop], 0.50));
-      p99[hop].push_back(Percentile(hops[hop], 0.99));
-      pmax[hop].push_back(Percentile(hops[hop], 1.0));
+      RunQuantiles& q = hop_quantiles[hop];
+      q.Add(hops[hop]);
       std::cerr << "run " << run << ", " << hop + 1 << " hop(s): p50 "
-                << p50[hop].back() << " ms, p99 " << p99[hop].back()
-                << " ms, max " << pmax[hop].back() << " ms ("
-                << hops[hop].size() << "/" << total << ")\n";
+                << q.p50.back() << " ms, p99 " << q.p99.back() << " ms, max "
+                << q.max.back() << " ms (" << hops[hop].size() << "/" << total
+                << ")\n";
     }
   }
   std::cout << "{\"scenario\":\"broker_latency\",\"rate\":" << rate
-            << ",\"duration_seconds\":" << absl::ToDoubleSeconds(duration);
-  for (int hop = 0; hop < 2; ++hop) {
-    const char* name = hop == 0 ? "one_hop" : "two_hops";
-    std::cout << ",\"" << name << "_p50_ms\":" << Stats(p50[hop]) << ",\""
-              << name << "_p99_ms\":" << Stats(p99[hop]) << ",\"" << name
-              << "_max_ms\":" << Stats(pmax[hop]);
-  }
-  std::cout << "}" << std::endl;
+            << ",\"duration_seconds\":" << absl::ToDoubleSeconds(duration)
+            << hop_quantiles[0].Json("one_hop_")
+            << hop_quantiles[1].Json("two_hops_") << "}" << std::endl;
   return 0;
 }
 
@@ -569,7 +580,7 @@ int Latency() {
   if (!worker.Start().ok()) return 1;
   while (!worker.IsUp()) absl::SleepFor(absl::Milliseconds(10));
 
-  std::vector<double> p50, p99, pmax, gw_p50, gw_p99, gw_max;
+  RunQuantiles total_quantiles, after_gateway_quantiles;
   for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
     {
       absl::MutexLock lock(&mu);
@@ -598,35 +609,20 @@ int Latency() {
       });
     }
     for (auto& t : threads) t.join();
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    for (;;) {
-      {
-        absl::MutexLock lock(&mu);
-        if (static_cast<int>(latency_ms.size()) >= total ||
-            absl::Now() > deadline)
-          break;
-      }
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    AwaitSamples(mu, latency_ms, total);
     absl::MutexLock lock(&mu);
-    p50.push_back(Percentile(latency_ms, 0.50));
-    p99.push_back(Percentile(latency_ms, 0.99));
-    pmax.push_back(Percentile(latency_ms, 1.0));
-    gw_p50.push_back(Percentile(after_gateway_ms, 0.50));
-    gw_p99.push_back(Percentile(after_gateway_ms, 0.99));
-    gw_max.push_back(Percentile(after_gateway_ms, 1.0));
-    std::cerr << "run " << run << ": p50 " << p50.back() << " ms, p99 "
-              << p99.back() << " ms, max " << pmax.back() << " ms ("
-              << latency_ms.size() << "/" << total << ")\n";
+    total_quantiles.Add(latency_ms);
+    after_gateway_quantiles.Add(after_gateway_ms);
+    std::cerr << "run " << run << ": p50 " << total_quantiles.p50.back()
+              << " ms, p99 " << total_quantiles.p99.back() << " ms, max "
+              << total_quantiles.max.back() << " ms (" << latency_ms.size()
+              << "/" << total << ")\n";
   }
   worker.Shutdown(absl::Seconds(5));
   std::cout << "{\"scenario\":\"latency\",\"rate\":" << rate
             << ",\"duration_seconds\":" << absl::ToDoubleSeconds(duration)
-            << ",\"p50_ms\":" << Stats(p50) << ",\"p99_ms\":" << Stats(p99)
-            << ",\"max_ms\":" << Stats(pmax)
-            << ",\"after_gateway_p50_ms\":" << Stats(gw_p50)
-            << ",\"after_gateway_p99_ms\":" << Stats(gw_p99)
-            << ",\"after_gateway_max_ms\":" << Stats(gw_max) << "}"
+            << total_quantiles.Json("")
+            << after_gateway_quantiles.Json("after_gateway_") << "}"
             << std::endl;
   return 0;
 }
