@@ -76,6 +76,10 @@ class Session::Connection {
         conn_(amqp_new_connection()) {}
 
   ~Connection() {
+    FailHeld(absl::UnavailableError(
+        absl::StrCat("amqp.Publish: not sent: the broker blocked publishing (",
+                     blocked_reason_, ") until the connection ended")));
+    if (blocked_) s_.NotifyBlocked(false, "");
     FailPending(
         absl::UnavailableError("amqp.Publish: connection to broker lost before "
                                "the publish was confirmed"));
@@ -96,13 +100,27 @@ class Session::Connection {
     amqp_set_handshake_timeout(conn_, &tv);
     amqp_set_rpc_timeout(conn_, &tv);
 
-    wire::Table properties({{"connection_name", s_.options_.connection_name},
-                            {"product", std::string("ebats")}});
+    wire::Table named({{"connection_name", s_.options_.connection_name},
+                       {"product", std::string("ebats")}});
+    // Asks for connection.blocked/unblocked (see HandleFrame); rabbitmq-c
+    // merges its own capabilities into this table.
+    amqp_table_entry_t blocked_capability{};
+    blocked_capability.key = amqp_cstring_bytes("connection.blocked");
+    blocked_capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    blocked_capability.value.value.boolean = 1;
+    std::vector<amqp_table_entry_t> entries(
+        named.get().entries, named.get().entries + named.get().num_entries);
+    amqp_table_entry_t capabilities{};
+    capabilities.key = amqp_cstring_bytes("capabilities");
+    capabilities.value.kind = AMQP_FIELD_KIND_TABLE;
+    capabilities.value.value.table = amqp_table_t{1, &blocked_capability};
+    entries.push_back(capabilities);
+    amqp_table_t properties{static_cast<int>(entries.size()), entries.data()};
     EBATS_RETURN_IF_ERROR(Check(
         amqp_login_with_properties(conn_, url_.vhost.c_str(), 0, 131072,
-                                   s_.options_.heartbeat_seconds,
-                                   &properties.get(), AMQP_SASL_METHOD_PLAIN,
-                                   url_.user.c_str(), url_.password.c_str()),
+                                   s_.options_.heartbeat_seconds, &properties,
+                                   AMQP_SASL_METHOD_PLAIN, url_.user.c_str(),
+                                   url_.password.c_str()),
         op));
     amqp_channel_open(conn_, kPublishChannel);
     EBATS_RETURN_IF_ERROR(Check(amqp_get_rpc_reply(conn_), op));
@@ -245,6 +263,10 @@ class Session::Connection {
   }
 
   void Close() {
+    // A blocked connection is not read by the broker, so a close handshake
+    // would only time out. Dropping the socket does the same (unacked
+    // deliveries go back to their queues).
+    if (blocked_) return;
     amqp_channel_close(conn_, kAdminChannel, AMQP_REPLY_SUCCESS);
     amqp_channel_close(conn_, kPublishChannel, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
@@ -361,6 +383,16 @@ class Session::Connection {
                                     : wire::LibraryError(rc, "amqp.Reject");
       }
       case Command::Kind::kDeclare: {
+        if (blocked_) {
+          // Its reply would never come. It is declared at the next connect
+          // anyway (extra_topology_).
+          if (command.done) {
+            command.done(absl::UnavailableError(absl::StrCat(
+                "amqp.Declare: the broker blocks this connection (",
+                blocked_reason_, "); try again when the alarm lifts")));
+          }
+          return absl::OkStatus();
+        }
         absl::Status status = DeclareTopology(command.topology);
         if (command.done) command.done(status);
         // Only a lost connection ends the session's use of this connection.
@@ -368,6 +400,13 @@ class Session::Connection {
                                                              : status;
       }
       case Command::Kind::kStopConsuming:
+        // A blocked connection is not read, so basic.cancel would only time
+        // out. Forgetting the consumers is enough: what still arrives for
+        // them is left unacked and returns to its queue when we disconnect.
+        if (blocked_) {
+          consumer_index_.clear();
+          return absl::OkStatus();
+        }
         for (const auto& [tag, index] : consumer_index_) {
           amqp_basic_cancel(conn_, kPublishChannel, wire::Bytes(tag));
           EBATS_RETURN_IF_ERROR(
@@ -380,6 +419,13 @@ class Session::Connection {
   }
 
   absl::Status PublishNow(Command& command) {
+    if (blocked_) {
+      // The broker reads nothing more from this connection until the alarm
+      // lifts; held here, publishes cannot fill the socket's buffer and
+      // stall this thread (and Shutdown) in a write.
+      held_.push_back(std::move(command));
+      return absl::OkStatus();
+    }
     Message& m = command.message;
     const uint64_t tag = next_tag_++;
     m.headers.emplace_back(kSeqHeader, static_cast<int64_t>(tag));
@@ -450,6 +496,20 @@ class Session::Connection {
             "amqp.Publish: the broker nacked a publish (a queue without a "
             "leader?); reconnecting");
       }
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        const auto* blocked =
+            static_cast<const amqp_connection_blocked_t*>(method.decoded);
+        blocked_ = true;
+        blocked_reason_ = wire::String(blocked->reason);
+        spdlog::warn(
+            "amqp: the broker blocks publishing ({}; {}): a resource alarm. "
+            "Publishes wait until it lifts",
+            blocked_reason_, s_.options_.connection_name);
+        s_.NotifyBlocked(true, blocked_reason_);
+        return absl::OkStatus();
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        return OnUnblocked();
       case AMQP_BASIC_RETURN_METHOD:
         return OnReturn(frame.channel, *static_cast<const amqp_basic_return_t*>(
                                            method.decoded));
@@ -542,6 +602,32 @@ class Session::Connection {
     return absl::OkStatus();
   }
 
+  // Sends the publishes held while blocked, in order.
+  absl::Status OnUnblocked() {
+    if (!blocked_) return absl::OkStatus();
+    blocked_ = false;
+    spdlog::info("amqp: publishing no longer blocked ({}); sending {} held",
+                 s_.options_.connection_name, held_.size());
+    s_.NotifyBlocked(false, "");
+    std::deque<Command> held = std::move(held_);
+    held_.clear();
+    while (!held.empty()) {
+      absl::Status status = PublishNow(held.front());
+      held.pop_front();
+      if (!status.ok()) {
+        FailCommands(held, status);
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void FailHeld(const absl::Status& why) {
+    std::deque<Command> held = std::move(held_);
+    held_.clear();
+    FailCommands(held, why);
+  }
+
   void Settle(uint64_t tag, bool multiple, const absl::Status& status) {
     auto end = multiple ? pending_.upper_bound(tag) : pending_.find(tag);
     auto begin = multiple ? pending_.begin() : end;
@@ -557,14 +643,18 @@ class Session::Connection {
 
   // On Shutdown: keeps running acks (and any command already queued) and
   // reading confirms until nothing is outstanding or a bounded wait is over,
-  // so a clean shutdown neither loses a confirm nor drops an ack.
+  // so a clean shutdown neither loses a confirm nor drops an ack. Not while
+  // the broker blocks the connection: it reads nothing until the alarm lifts.
   absl::Status Drain() {
     absl::Time deadline = absl::Now() + kShutdownConfirmWait;
     for (;;) {
       bool stopping;
       size_t executed;
       EBATS_RETURN_IF_ERROR(RunQueuedCommands(&stopping, &executed));
-      if ((pending_.empty() && executed == 0) || absl::Now() >= deadline) break;
+      if ((pending_.empty() && executed == 0) || blocked_ ||
+          absl::Now() >= deadline) {
+        break;
+      }
       if (!amqp_frames_enqueued(conn_) && !amqp_data_in_buffer(conn_))
         WaitForWork(20);
       EBATS_RETURN_IF_ERROR(ReadFrame());
@@ -589,6 +679,10 @@ class Session::Connection {
   std::set<uint64_t> unsettled_;
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, size_t> consumer_index_;
+  // While the broker blocks publishing: its reason and the publishes held.
+  bool blocked_ = false;
+  std::string blocked_reason_;
+  std::deque<Command> held_;
 };
 
 Session::Session(SessionOptions options) : options_(std::move(options)) {
@@ -608,6 +702,15 @@ void Session::AddConsumer(std::string queue, DeliveryHandler handler,
 
 void Session::SetStateHandler(StateHandler handler) {
   state_handler_ = std::move(handler);
+}
+
+void Session::SetBlockedHandler(BlockedHandler handler) {
+  blocked_handler_ = std::move(handler);
+}
+
+std::string Session::BlockedReason() const {
+  absl::MutexLock lock(&mu_);
+  return blocked_reason_;
 }
 
 void Session::Start() {
@@ -753,6 +856,15 @@ void Session::FailQueued(const absl::Status& why) {
 void Session::Notify(bool up, const absl::Status& why) {
   up_.store(up, std::memory_order_release);
   if (state_handler_) state_handler_(up, why);
+}
+
+void Session::NotifyBlocked(bool blocked, const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    // A reason is not always given; "blocked" still says it is.
+    blocked_reason_ = blocked ? (reason.empty() ? "blocked" : reason) : "";
+  }
+  if (blocked_handler_) blocked_handler_(blocked, reason);
 }
 
 void Session::Run() {

@@ -15,6 +15,16 @@
 // not assume it was accepted), reports "down", and reconnects with capped,
 // jittered backoff, trying the URLs in turn. It keeps doing so until
 // Shutdown().
+//
+// In a memory or disk alarm the broker stops reading a connection at its
+// first publish and says so (connection.blocked). Later publishes are then
+// held in the Session rather than written to a socket nobody reads (which
+// could stall the owner thread), and go out in order at
+// connection.unblocked. A held publish counts as unconfirmed: a lost
+// connection or Shutdown() fails it with UNAVAILABLE. Declarations fail at
+// once with UNAVAILABLE while blocked; StopConsuming() and Shutdown() do not
+// wait for replies that cannot come. BlockedReason() and the blocked handler
+// tell callers that want to refuse work early.
 #ifndef EBATS_LIBS_AMQP_SESSION_H_
 #define EBATS_LIBS_AMQP_SESSION_H_
 
@@ -117,6 +127,11 @@ class Session {
   // Runs on the Session thread whenever the connection goes up or down;
   // `why` says why it is down (OK when up).
   using StateHandler = std::function<void(bool up, const absl::Status& why)>;
+  // Runs on the Session thread when the broker blocks publishing on the
+  // connection (`reason` is the broker's, e.g. "low on memory") and when it
+  // lifts the block or the connection goes (blocked false, reason empty).
+  using BlockedHandler =
+      std::function<void(bool blocked, const std::string& reason)>;
 
   explicit Session(SessionOptions options);
   ~Session();  // Calls Shutdown().
@@ -130,6 +145,8 @@ class Session {
                    uint16_t prefetch = 0);
   // Before Start().
   void SetStateHandler(StateHandler handler);
+  // Before Start().
+  void SetBlockedHandler(BlockedHandler handler);
 
   // Starts the owner thread. Returns at once; see IsUp().
   void Start();
@@ -140,6 +157,9 @@ class Session {
 
   // True while connected, with topology declared and consumers running.
   bool IsUp() const { return up_.load(std::memory_order_acquire); }
+  // The broker's reason while it blocks publishing on the connection, else
+  // empty. Thread-safe.
+  std::string BlockedReason() const;
   // How many times a connection was established.
   uint64_t connects() const {
     return connects_.load(std::memory_order_relaxed);
@@ -193,6 +213,7 @@ class Session {
   // requeues those deliveries when the connection goes).
   void FailQueued(const absl::Status& why);
   void Notify(bool up, const absl::Status& why);
+  void NotifyBlocked(bool blocked, const std::string& reason);
 
   const SessionOptions options_;
   struct Consumer {
@@ -202,12 +223,14 @@ class Session {
   };
   std::vector<Consumer> consumers_;
   StateHandler state_handler_;
+  BlockedHandler blocked_handler_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
   Topology extra_topology_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool consuming_ ABSL_GUARDED_BY(mu_) = true;
+  std::string blocked_reason_ ABSL_GUARDED_BY(mu_);
 
   int wake_fd_ = -1;
   std::atomic<bool> wake_pending_{false};

@@ -9,6 +9,12 @@ BrokerMetrics::BrokerMetrics(prometheus::Registry& registry,
               .Help("1 while the service is connected to RabbitMQ")
               .Register(registry)
               .Add({{"service", service}})),
+      blocked_(prometheus::BuildGauge()
+                   .Name("ebats_broker_blocked")
+                   .Help("1 while RabbitMQ blocks this service's publishes "
+                         "(a memory or disk alarm)")
+                   .Register(registry)
+                   .Add({{"service", service}})),
       reconnects_(
           prometheus::BuildCounter()
               .Name("ebats_broker_reconnects_total")
@@ -22,5 +28,7 @@ void BrokerMetrics::OnState(bool up) {
   if (up) ever_up_ = true;
   up_.Set(up ? 1 : 0);
 }
+
+void BrokerMetrics::OnBlocked(bool blocked) { blocked_.Set(blocked ? 1 : 0); }
 
 }  // namespace ebats::metrics

@@ -17,9 +17,12 @@ class BrokerMetrics {
   BrokerMetrics(prometheus::Registry& registry, const std::string& service);
   // Call on every up/down transition. Thread-safe.
   void OnState(bool up);
+  // Call when the broker blocks or unblocks publishing. Thread-safe.
+  void OnBlocked(bool blocked);
 
  private:
   prometheus::Gauge& up_;
+  prometheus::Gauge& blocked_;
   prometheus::Counter& reconnects_;
   bool ever_up_ = false;
 };

@@ -123,6 +123,12 @@ amqp::Session::StateHandler Runtime::BrokerStateHandler() {
   };
 }
 
+amqp::Session::BlockedHandler Runtime::BrokerBlockedHandler() {
+  return [this](bool blocked, const std::string&) {
+    broker_metrics_->OnBlocked(blocked);
+  };
+}
+
 void Runtime::SetServer(rpc::RunningServer* server) {
   absl::MutexLock lock(&mu_);
   server_ = server;

@@ -62,12 +62,15 @@ class Runtime {
   int metrics_port() const { return endpoint_->port(); }
 
   // Wires `session` so that health of `server` (set later with SetServer)
-  // and ebats_broker_up follow the connection. Call before session->Start().
+  // and ebats_broker_up follow the connection, and ebats_broker_blocked the
+  // broker's resource alarms. Call before session->Start().
   void TrackBroker(amqp::Session& session) {
     session.SetStateHandler(BrokerStateHandler());
+    session.SetBlockedHandler(BrokerBlockedHandler());
   }
   // The same, for a session owned by someone else (e.g. a worker::Worker).
   amqp::Session::StateHandler BrokerStateHandler();
+  amqp::Session::BlockedHandler BrokerBlockedHandler();
   // The server whose health follows the broker; may be set after
   // TrackBroker. Not owned.
   void SetServer(rpc::RunningServer* server);

@@ -105,6 +105,11 @@ class Worker {
   void OnBrokerState(amqp::Session::StateHandler handler) {
     session_->SetStateHandler(std::move(handler));
   }
+  // Before Start(). Called when the broker blocks or unblocks publishing
+  // (a resource alarm): outcomes wait, unacked, until it lifts.
+  void OnBrokerBlocked(amqp::Session::BlockedHandler handler) {
+    session_->SetBlockedHandler(std::move(handler));
+  }
 
   // Connects (in the background; see IsUp) and starts consuming.
   // INVALID_ARGUMENT for bad options (no topics, a bad topic name).

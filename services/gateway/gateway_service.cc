@@ -133,6 +133,15 @@ grpc::ServerUnaryReactor* GatewayService::Reject(
   return reactor;
 }
 
+absl::Status GatewayService::CheckNotBlocked(const char* method) const {
+  const std::string reason = session_.BlockedReason();
+  if (reason.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "gateway.", method, ": RabbitMQ is blocking publishes (", reason,
+      "): a resource alarm on the broker; nothing was published, retry "
+      "later"));
+}
+
 amqp::Session::Completion GatewayService::FinishWhenConfirmed(
     grpc::ServerUnaryReactor* reactor, const char* method) {
   const int64_t start_us = clock_.NowUs();
@@ -173,6 +182,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvent(
     return Reject(context, rpc::FromGrpcStatus(denied), "PublishEvent");
   auto event = BuildEvent(*request, options_.max_params_bytes, clock_.NowMs());
   if (!event.ok()) return Reject(context, event.status(), "PublishEvent");
+  if (absl::Status s = CheckNotBlocked("PublishEvent"); !s.ok())
+    return Reject(context, s, "PublishEvent");
   response->set_event_id(event->event_id());
   response->set_publish_time_ms(event->publish_time_ms());
 
@@ -214,6 +225,8 @@ grpc::ServerUnaryReactor* GatewayService::PublishEvents(
     result->set_publish_time_ms(event->publish_time_ms());
     events.push_back(*std::move(event));
   }
+  if (absl::Status s = CheckNotBlocked("PublishEvents"); !s.ok())
+    return Reject(context, s, "PublishEvents");
   auto* reactor = context->DefaultReactor();
   if (events.empty()) {
     reactor->Finish(grpc::Status::OK);
@@ -243,6 +256,8 @@ grpc::ServerUnaryReactor* GatewayService::CreateTask(
   auto task =
       BuildTaskRequest(*request, options_.max_params_bytes, clock_.NowMs());
   if (!task.ok()) return Reject(context, task.status(), "CreateTask");
+  if (absl::Status s = CheckNotBlocked("CreateTask"); !s.ok())
+    return Reject(context, s, "CreateTask");
   response->set_task_id(task->task_id());
 
   auto* reactor = context->DefaultReactor();

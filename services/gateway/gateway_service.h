@@ -66,6 +66,10 @@ class GatewayService final : public v1::EventGateway::CallbackService {
   // passes the outcome on to `then`.
   amqp::Session::Completion CountPublished(std::string event, size_t count,
                                            amqp::Session::Completion then);
+  // UNAVAILABLE, with the broker's reason, while the broker blocks
+  // publishing: a caller learns at once instead of waiting out its deadline
+  // for an alarm that may last minutes.
+  absl::Status CheckNotBlocked(const char* method) const;
   grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
                                    const absl::Status& status,
                                    const char* method);

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
         r.message);
   });
   worker.OnBrokerState((*runtime)->BrokerStateHandler());
+  worker.OnBrokerBlocked((*runtime)->BrokerBlockedHandler());
   if (absl::Status s = worker.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return 2;

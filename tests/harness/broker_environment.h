@@ -30,6 +30,25 @@ class BrokerEnvironment : public ::testing::Environment {
   static std::vector<std::string> tls_;  // ca, cert, key when enabled
 };
 
+// Raises a memory alarm on the test node (a watermark of 0) for its
+// lifetime: the broker blocks every connection that publishes, as it does
+// when it runs low on memory or disk. Restores the default on destruction.
+class ScopedMemoryAlarm {
+ public:
+  ScopedMemoryAlarm() {
+    EXPECT_TRUE(BrokerEnvironment::Node()
+                    .Ctl({"set_vm_memory_high_watermark", "0"})
+                    .ok());
+  }
+  ~ScopedMemoryAlarm() {
+    EXPECT_TRUE(BrokerEnvironment::Node()
+                    .Ctl({"set_vm_memory_high_watermark", "0.4"})
+                    .ok());
+  }
+  ScopedMemoryAlarm(const ScopedMemoryAlarm&) = delete;
+  ScopedMemoryAlarm& operator=(const ScopedMemoryAlarm&) = delete;
+};
+
 }  // namespace ebats::testing
 
 #endif  // EBATS_TESTS_HARNESS_BROKER_ENVIRONMENT_H_

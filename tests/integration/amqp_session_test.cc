@@ -275,5 +275,111 @@ TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
   ASSERT_TRUE(WaitFor([&] { return inbox.size() == 4; }));
 }
 
+// Records what the blocked handler says.
+struct BlockedLog {
+  absl::Mutex mu;
+  std::vector<std::pair<bool, std::string>> events;
+  Session::BlockedHandler Handler() {
+    return [this](bool blocked, const std::string& reason) {
+      absl::MutexLock lock(&mu);
+      events.emplace_back(blocked, reason);
+    };
+  }
+  std::vector<std::pair<bool, std::string>> Get() {
+    absl::MutexLock lock(&mu);
+    return events;
+  }
+};
+
+// In a resource alarm the broker stops reading a connection at its first
+// publish and says so (connection.blocked). The session then holds further
+// publishes instead of writing them to a socket nobody reads, and sends them
+// in order when the alarm lifts.
+TEST(AmqpSessionTest, PublishesWaitWhileTheBrokerBlocksAndGoOutInOrder) {
+  SessionOptions options = Options(OneQueue("t.alarm", QueueType::kClassic));
+  Inbox inbox;
+  BlockedLog log;
+  Session session(options);
+  session.AddConsumer("t.alarm", inbox.Handler());
+  session.SetBlockedHandler(log.Handler());
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+
+  absl::Mutex mu;
+  std::vector<std::pair<int, absl::Status>> outcomes;
+  {
+    testing::ScopedMemoryAlarm alarm;
+    auto publish = [&](int n) {
+      session.Publish(To("t.alarm", std::to_string(n)), [&, n](absl::Status s) {
+        absl::MutexLock lock(&mu);
+        outcomes.emplace_back(n, std::move(s));
+      });
+    };
+    publish(0);  // the broker blocks the connection at this one
+    ASSERT_TRUE(WaitFor([&] { return !session.BlockedReason().empty(); }));
+    EXPECT_NE(session.BlockedReason().find("memory"), std::string::npos)
+        << session.BlockedReason();
+    publish(1);
+    publish(2);
+    EXPECT_FALSE(WaitFor(
+        [&] {
+          absl::MutexLock lock(&mu);
+          return !outcomes.empty();
+        },
+        absl::Milliseconds(300)));
+    EXPECT_EQ(inbox.size(), 0u);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    absl::MutexLock lock(&mu);
+    return outcomes.size() == 3;
+  }));
+  {
+    absl::MutexLock lock(&mu);
+    for (int n = 0; n < 3; ++n) {
+      EXPECT_EQ(outcomes[n].first, n);
+      EXPECT_TRUE(outcomes[n].second.ok()) << outcomes[n].second;
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 3; }));
+  {
+    absl::MutexLock lock(&inbox.mu);
+    for (int n = 0; n < 3; ++n)
+      EXPECT_EQ(inbox.deliveries[n].body, std::to_string(n));
+  }
+  EXPECT_TRUE(session.BlockedReason().empty());
+  auto events = log.Get();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[0].first);
+  EXPECT_NE(events[0].second.find("memory"), std::string::npos);
+  EXPECT_FALSE(events[1].first);
+}
+
+// Shutdown does not wait for a block to lift: publishes not confirmed (the
+// one the broker holds, the one held here) fail at once.
+TEST(AmqpSessionTest, ShutdownWhileBlockedFailsHeldPublishes) {
+  Session session(Options(OneQueue("t.alarm.stop")));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  testing::ScopedMemoryAlarm alarm;
+  absl::Mutex mu;
+  std::vector<absl::Status> outcomes;
+  auto record = [&](absl::Status s) {
+    absl::MutexLock lock(&mu);
+    outcomes.push_back(std::move(s));
+  };
+  session.Publish(To("t.alarm.stop", "first"), record);
+  ASSERT_TRUE(WaitFor([&] { return !session.BlockedReason().empty(); }));
+  session.Publish(To("t.alarm.stop", "held"), record);
+  const absl::Time start = absl::Now();
+  session.Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(outcomes.size(), 2u);
+  for (const absl::Status& s : outcomes)
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(outcomes[0].message().find("blocked"), absl::string_view::npos)
+      << outcomes[0];
+}
+
 }  // namespace
 }  // namespace ebats::amqp

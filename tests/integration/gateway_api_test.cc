@@ -1,5 +1,7 @@
 // The gateway's gRPC API through the real generated stub, on an in-process
 // server (port 0) publishing to a real RabbitMQ.
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "ebats/v1/gateway.grpc.pb.h"
 #include "grpcpp/create_channel.h"
@@ -241,6 +243,52 @@ TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
   grpc::Status status = Publish(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
+}
+
+// In a resource alarm the broker blocks the gateway's connection at its
+// first publish: that call waits and succeeds once the alarm lifts; calls
+// after it fail at once with the broker's reason instead of hanging.
+TEST_F(GatewayApiTest, WhileTheBrokerBlocksPublishingCallsFailFast) {
+  QueueProbe probe({domain::kSchedulerQueue},
+                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  ASSERT_TRUE(probe.WaitUp());
+  ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
+  v1::PublishEventRequest request;
+  request.set_event("order_paid");
+  v1::PublishEventResponse first_response;
+  grpc::Status first_status;
+  std::thread first;
+  {
+    testing::ScopedMemoryAlarm alarm;
+    first =
+        std::thread([&] { first_status = Publish(request, &first_response); });
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return !session_->BlockedReason().empty(); }));
+    v1::PublishEventResponse response;
+    grpc::Status status = Publish(request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << status.error_message();
+    EXPECT_NE(status.error_message().find("blocking publishes (low on memory)"),
+              std::string::npos)
+        << status.error_message();
+    v1::CreateTaskRequest task;
+    task.set_topic("demo");
+    task.set_task("closeOrder");
+    v1::CreateTaskResponse created;
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->CreateTask(&context, task, &created).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  first.join();
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_EQ(probe
+                .WaitMatching(
+                    [&](const amqp::Delivery& d) {
+                      return d.message_id == first_response.event_id();
+                    },
+                    1)
+                .size(),
+            1u);
 }
 
 TEST_F(GatewayApiTest, OversizedAndNonUtf8InputIsRefused) {

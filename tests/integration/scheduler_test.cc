@@ -388,6 +388,106 @@ TEST_F(SchedulerWithSmallDispatchBoundTest, EveryTaskGoesOutOneInputAtATime) {
       [&] { return MetricValue("ebats_dispatch_in_flight_tasks") == 0; }));
 }
 
+// A dispatcher whose publishes the broker never confirms (a memory alarm
+// blocks its connection) fills its room, then still stops at once when asked;
+// the event it held goes back to its queue and, once the alarm lifts, every
+// task goes out: nothing is lost.
+TEST_F(SchedulerWithSmallDispatchBoundTest, StopsWhileTheBrokerNeverConfirms) {
+  constexpr int kFanOut = 10;
+  for (int t = 0; t < kFanOut; ++t)
+    ASSERT_TRUE(Register("order_alarm", "alarm", absl::StrCat("t", t)).ok());
+  // The fixture's dispatcher takes no more input: this test runs its own.
+  session_->StopConsuming();
+  v1::EventMessage event = PublishEvent("order_alarm", "{}");
+  std::vector<std::string> ids;
+  for (int t = 0; t < kFanOut; ++t)
+    ids.push_back(
+        domain::TaskIdFor(event.event_id(), "alarm", absl::StrCat("t", t)));
+
+  // A second scheduler input path, as a restarted scheduler would have.
+  struct Path {
+    prometheus::Registry registry;
+    SchedulerMetrics metrics{registry};
+    amqp::Session session{TestSessionOptions(amqp::SchedulerTopology(kQuorum))};
+    std::unique_ptr<Dispatcher> dispatcher;
+  };
+  auto start_path = [&](DispatcherOptions options) {
+    auto path = std::make_unique<Path>();
+    path->dispatcher =
+        std::make_unique<Dispatcher>(path->session, *store_, *registrations_,
+                                     path->metrics, Clock::Real(), options);
+    Dispatcher* dispatcher = path->dispatcher.get();
+    path->session.AddConsumer(domain::kSchedulerQueue,
+                              [dispatcher](amqp::Delivery d) {
+                                dispatcher->OnDelivery(std::move(d));
+                              });
+    dispatcher->Start();
+    path->session.Start();
+    return path;
+  };
+  auto in_flight = [](Path& path) {
+    for (const auto& family : path.registry.Collect()) {
+      if (family.name == "ebats_dispatch_in_flight_tasks")
+        return family.metric[0].gauge.value;
+    }
+    return -1.0;
+  };
+  {
+    testing::ScopedMemoryAlarm alarm;
+    auto blocked = start_path(Options());
+    ASSERT_TRUE(
+        WaitFor([&] { return !blocked->session.BlockedReason().empty(); }));
+    // Its room (4) is used up and nothing is confirmed.
+    ASSERT_TRUE(WaitFor([&] { return in_flight(*blocked) >= 4; }));
+    const absl::Time start = absl::Now();
+    blocked->session.StopConsuming();
+    blocked->dispatcher->Shutdown();
+    blocked->session.Shutdown();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+  QueueProbe probe({domain::TaskQueueName("alarm")},
+                   amqp::TopicTopology(kQuorum, "alarm"));
+  ASSERT_TRUE(probe.WaitUp());
+  auto after = start_path(DispatcherOptions());
+  for (const auto& id : ids) EXPECT_TRUE(WaitDispatched(id)) << id;
+  auto tasks = probe.WaitMatching(
+      [](const amqp::Delivery& d) { return codec::DecodeTask(d).ok(); },
+      kFanOut);
+  std::set<std::string> seen;
+  for (const auto& d : tasks) seen.insert(codec::DecodeTask(d)->task_id());
+  EXPECT_EQ(seen, std::set<std::string>(ids.begin(), ids.end()));
+  after->session.StopConsuming();
+  after->dispatcher->Shutdown();
+  after->session.Shutdown();
+}
+
+// While the broker blocks the scheduler's connection, a registration for a
+// new topic is stored at once (its queue's declaration, which the broker
+// would not answer, is refused without a wait or a reconnect) and its tasks
+// run once the alarm lifts (the queue is declared before the first one).
+TEST_F(SchedulerTest, RegistrationWhileTheBrokerBlocksWorksAfterwards) {
+  const uint64_t connects = session_->connects();
+  {
+    testing::ScopedMemoryAlarm alarm;
+    // An event nobody registered: publishing it gets the connection blocked.
+    v1::EventMessage unmatched;
+    unmatched.set_event_id(domain::NewRandomId());
+    unmatched.set_event("nobody_listens");
+    unmatched.set_publish_time_ms(absl::ToUnixMillis(absl::Now()));
+    session_->Publish(codec::EncodeEvent(unmatched), [](absl::Status) {});
+    ASSERT_TRUE(WaitFor([&] { return !session_->BlockedReason().empty(); }));
+    const absl::Time start = absl::Now();
+    grpc::Status registered = Register("order_held", "blocked_topic", "ship");
+    EXPECT_TRUE(registered.ok()) << registered.error_message();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+  ASSERT_TRUE(WaitFor([&] { return session_->BlockedReason().empty(); }));
+  v1::EventMessage event = PublishEvent("order_held", "{}");
+  EXPECT_TRUE(WaitDispatched(
+      domain::TaskIdFor(event.event_id(), "blocked_topic", "ship")));
+  EXPECT_EQ(session_->connects(), connects);
+}
+
 TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
   QueueProbe probe({domain::TaskQueueName("requested")},
                    amqp::TopicTopology(kQuorum, "requested"));
