@@ -15,6 +15,7 @@
 #include "libs/domain/broker_names.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/server.h"
+#include "libs/worker/heartbeater.h"
 #include "services/scheduler/dispatcher.h"
 #include "services/scheduler/result_recorder.h"
 #include "services/scheduler/scheduler_service.h"
@@ -486,6 +487,43 @@ TEST_F(SchedulerTest, RegistrationWhileTheBrokerBlocksWorksAfterwards) {
   EXPECT_TRUE(WaitDispatched(
       domain::TaskIdFor(event.event_id(), "blocked_topic", "ship")));
   EXPECT_EQ(session_->connects(), connects);
+}
+
+// The worker's heartbeater against the scheduler's gRPC API: it registers,
+// leaves the list when stopped, and stops just as promptly when the
+// scheduler is gone (its unregister call fails after the 3 s deadline at
+// most; the worker then shows as lost until forgotten).
+TEST_F(SchedulerTest, HeartbeaterRegistersLeavesAndStopsWithoutTheScheduler) {
+  auto start = [&](const std::string& id) {
+    worker::HeartbeaterOptions options;
+    options.scheduler_address = absl::StrCat("127.0.0.1:", server_->port());
+    options.worker.set_id(id);
+    options.worker.set_concurrency(2);
+    auto heartbeater = std::make_unique<worker::Heartbeater>(std::move(options),
+                                                             [] { return 1; });
+    heartbeater->Start();
+    return heartbeater;
+  };
+  auto listed = [&] {
+    std::set<std::string> ids;
+    auto workers = store_->ListWorkers();
+    EXPECT_TRUE(workers.ok()) << workers.status();
+    for (const auto& w : *workers) ids.insert(w.id());
+    return ids;
+  };
+  auto leaves = start("hb-leaves");
+  auto stays = start("hb-stays");
+  ASSERT_TRUE(WaitFor([&] { return leaves->registered(); }));
+  ASSERT_TRUE(WaitFor([&] { return stays->registered(); }));
+  EXPECT_EQ(listed(), (std::set<std::string>{"hb-leaves", "hb-stays"}));
+  leaves->Shutdown();
+  EXPECT_EQ(listed(), (std::set<std::string>{"hb-stays"}));
+
+  server_->Shutdown(absl::Seconds(1));
+  const absl::Time stop = absl::Now();
+  stays->Shutdown();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(5));
+  EXPECT_EQ(listed(), (std::set<std::string>{"hb-stays"}));
 }
 
 TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
