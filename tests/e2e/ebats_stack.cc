@@ -36,7 +36,7 @@ bool WaitAnswering(const std::string& address, absl::Duration timeout,
 EbatsStack::EbatsStack(std::string amqp_url, std::string queue_type)
     : amqp_url_(std::move(amqp_url)),
       queue_type_(std::move(queue_type)),
-      dir_(MakeTempDir("ebats-stack-")),
+      dir_("ebats-stack-"),
       gateway_port_(FreePort()),
       scheduler_port_(FreePort()) {
   NewClient();
@@ -71,12 +71,12 @@ absl::Status EbatsStack::StartService(const std::string& name,
       absl::StrCat("--queue_type=", queue_type_)};
   argv.insert(argv.end(), common_flags_.begin(), common_flags_.end());
   argv.insert(argv.end(), flags.begin(), flags.end());
-  auto child =
-      ChildProcess::Start(argv, {}, absl::StrCat(dir_, "/", name, ".log"));
+  auto child = ChildProcess::Start(
+      argv, {}, absl::StrCat(dir_.path(), "/", name, ".log"));
   if (!child.ok()) return child.status();
   services_[name] = *std::move(child);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  const std::string log = absl::StrCat(dir_, "/", name, ".log");
+  const std::string log = absl::StrCat(dir_.path(), "/", name, ".log");
   while (!WaitHealth(absl::StrCat("127.0.0.1:", grpc_port),
                      absl::Milliseconds(200), wait_serving_, client_tls_)) {
     // The log goes with the temp dir: its end goes into the error.
@@ -95,7 +95,7 @@ absl::Status EbatsStack::StartService(const std::string& name,
 
 absl::Status EbatsStack::StartScheduler(
     const std::vector<std::string>& extra_flags) {
-  std::vector<std::string> flags = {absl::StrCat("--data_dir=", dir_)};
+  std::vector<std::string> flags = {absl::StrCat("--data_dir=", dir_.path())};
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   return StartService("scheduler", EBATS_SCHEDULER_BIN, flags, scheduler_port_);
 }

@@ -55,7 +55,7 @@ class EbatsStack {
   absl::Status Kill(const std::string& name);
 
   client::Client& client() { return *client_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   std::string gateway_address() const;
   std::string scheduler_address() const;
 
@@ -66,7 +66,7 @@ class EbatsStack {
 
   std::string amqp_url_;
   std::string queue_type_;
-  std::string dir_;
+  TempDir dir_;  // before services_, so that it goes after them
   int gateway_port_, scheduler_port_;
   std::map<std::string, ChildProcess> services_;
   std::string last_worker_;

@@ -181,8 +181,8 @@ TEST_F(SecureStackTest, EbatsctlTakesTheCertificatesAndTheToken) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   ebats::testing::KillChildrenOnTermination();
-  auto certs = ebats::testing::MakeTestCerts(
-      ebats::testing::MakeTempDir("ebats-certs-"));
+  ebats::testing::TempDir certs_dir("ebats-certs-");
+  auto certs = ebats::testing::MakeTestCerts(certs_dir.path());
   if (!certs.ok()) {
     std::fprintf(stderr, "%s\n", certs.status().ToString().c_str());
     return 1;

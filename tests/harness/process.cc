@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -59,7 +60,9 @@ void OnTermination(int signal) {
 }  // namespace
 
 void KillChildrenOnTermination() {
-  for (int signal : {SIGTERM, SIGINT, SIGHUP}) ::signal(signal, OnTermination);
+  // SIGABRT too: a sanitizer report ends in abort() (abort_on_error=1).
+  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGABRT})
+    ::signal(signal, OnTermination);
 }
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(
@@ -216,6 +219,30 @@ std::string MakeTempDir(const std::string& prefix) {
       absl::StrCat(base && *base ? base : "/tmp", "/", prefix, "XXXXXX");
   char* dir = mkdtemp(tmpl.data());
   return dir ? std::string(dir) : std::string();
+}
+
+TempDir::TempDir(const std::string& prefix) : path_(MakeTempDir(prefix)) {}
+
+TempDir::~TempDir() { Remove(); }
+
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) {
+  other.path_.clear();
+}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::move(other.path_);
+    other.path_.clear();
+  }
+  return *this;
+}
+
+void TempDir::Remove() {
+  const char* keep = getenv("EBATS_KEEP_TEST_DIRS");
+  if (path_.empty() || (keep != nullptr && *keep != '\0')) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace ebats::testing

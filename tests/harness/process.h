@@ -42,9 +42,9 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-// Makes SIGTERM, SIGINT and SIGHUP kill every child process group still
-// running before the test process dies, so an interrupted or timed-out test
-// leaves no broker or service behind. Call once from main.
+// Makes SIGTERM, SIGINT, SIGHUP and SIGABRT kill every child process group
+// still running before the test process dies, so an interrupted or timed-out
+// test leaves no broker or service behind. Call once from main.
 void KillChildrenOnTermination();
 
 // Runs a command to completion (bounded by `timeout`); returns its exit code.
@@ -63,6 +63,22 @@ std::string LogTail(const std::string& path, size_t lines = 15);
 bool PortOpen(int port);
 // A fresh directory under the test temp dir.
 std::string MakeTempDir(const std::string& prefix);
+
+// A fresh directory (MakeTempDir) removed with everything in it on
+// destruction, so test runs do not pile up broker data in /tmp. Kept when
+// EBATS_KEEP_TEST_DIRS is set, for a post-mortem.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&& other) noexcept;
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove();
+  std::string path_;
+};
 
 }  // namespace ebats::testing
 

@@ -55,17 +55,19 @@ class RabbitMqNode {
   // amqps://guest:guest@localhost:<tls port>/ (the test server certificate
   // names localhost).
   std::string tls_url() const;
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
   std::map<std::string, std::string> Env() const;
 
-  std::string dir_;
+  // First, so that it goes last: after the node is stopped.
+  TempDir dir_{"ebats-rabbitmq-"};
   std::string node_name_;
   int amqp_port_ = 0;
   int dist_port_ = 0;
   int epmd_port_ = 0;
   int tls_port_ = 0;
+  ChildProcess epmd_;  // before server_, so that it goes after it
   ChildProcess server_;
 };
 
