@@ -4,17 +4,31 @@
 # RabbitMQ node (data in build/local/rabbitmq, 127.0.0.1:35672), the
 # scheduler, gateway and a worker with the demo handlers, registers the demo
 # tasks and publishes a demo event. Stays up until Ctrl-C, then stops
-# everything it started.
+# everything it started, the worker first.
+#
+# For tests (tests/e2e/up_test.cc runs it this way): EBATS_BUILD_DIR uses
+# that build as it is (no install, no build); EBATS_LOCAL_DIR moves the data
+# and logs; EBATS_LOCAL_AMQP_PORT (+1, +2) and the services' usual address
+# variables (EBATS_GATEWAY_ADDR, EBATS_SCHEDULER_ADDR, EBATS_WORKER_ADDR,
+# EBATS_*_METRICS_ADDR) move the ports.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 amqp_port="${EBATS_LOCAL_AMQP_PORT:-35672}"
-build="$EBATS_ROOT/build"
-local_dir="$build/local"
+if [[ -n ${EBATS_BUILD_DIR:-} ]]; then
+  build="$EBATS_BUILD_DIR"
+else
+  build="$EBATS_ROOT/build"
+  ebats_install_deps
+  ebats_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+local_dir="${EBATS_LOCAL_DIR:-$build/local}"
+# Exported so that everything started here carries it (tests find strays).
+export EBATS_LOCAL_DIR="$local_dir"
 logs="$local_dir/logs"
-
-ebats_install_deps
-ebats_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+gateway_addr="${EBATS_GATEWAY_ADDR:-127.0.0.1:7401}"
+scheduler_addr="${EBATS_SCHEDULER_ADDR:-127.0.0.1:7402}"
+worker_addr="${EBATS_WORKER_ADDR:-127.0.0.1:7403}"
 
 mkdir -p "$logs"
 export EBATS_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/"
@@ -74,9 +88,9 @@ echo "== workers"
 cat <<TXT
 
 ebats is up:
-  gateway   127.0.0.1:7401   metrics http://127.0.0.1:9401/metrics
-  scheduler 127.0.0.1:7402   metrics http://127.0.0.1:9402/metrics
-  worker    127.0.0.1:7403   metrics http://127.0.0.1:9403/metrics
+  gateway   $gateway_addr   metrics http://${EBATS_GATEWAY_METRICS_ADDR:-127.0.0.1:9401}/metrics
+  scheduler $scheduler_addr   metrics http://${EBATS_SCHEDULER_METRICS_ADDR:-127.0.0.1:9402}/metrics
+  worker    $worker_addr   metrics http://${EBATS_WORKER_METRICS_ADDR:-127.0.0.1:9403}/metrics
   RabbitMQ  $EBATS_AMQP_URL
   logs      $logs
 Try: $ctl publish order_paid --params '{"order_id": "42"}' --wait

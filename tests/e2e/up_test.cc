@@ -1,0 +1,126 @@
+// The README's first command, scripts/up.sh, as a user runs it: the whole
+// stack comes up with the demo registrations, both demo tasks succeed, and
+// Ctrl-C (SIGINT to its process group, as a terminal sends it) stops
+// everything it started, the worker first. Runs this build's binaries
+// (EBATS_BUILD_DIR) with its data, logs and ports of its own.
+#include <dirent.h>
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/harness/process.h"
+#include "tests/harness/wait.h"
+
+namespace ebats::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Processes whose environment carries EBATS_LOCAL_DIR=`dir`: everything
+// up.sh started (it exports the variable), whatever session it is in.
+std::vector<pid_t> StartedFrom(const std::string& dir) {
+  const std::string mark = absl::StrCat("EBATS_LOCAL_DIR=", dir);
+  std::vector<pid_t> pids;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return pids;
+  while (dirent* entry = readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(atoi(entry->d_name));
+    if (pid <= 0) continue;
+    std::string environ =
+        ReadFile(absl::StrCat("/proc/", entry->d_name, "/environ"));
+    for (size_t start = 0; start < environ.size();) {
+      size_t end = environ.find('\0', start);
+      if (end == std::string::npos) end = environ.size();
+      if (environ.compare(start, end - start, mark) == 0) {
+        pids.push_back(pid);
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  closedir(proc);
+  return pids;
+}
+
+// An AMQP port whose next two (Erlang distribution, epmd) are free too.
+int FreePortTriple() {
+  for (;;) {
+    const int port = FreePort();
+    if (!PortOpen(port + 1) && !PortOpen(port + 2)) return port;
+  }
+}
+
+class UpScriptTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    // Whatever a failed run left behind.
+    for (pid_t pid : StartedFrom(dir_)) kill(pid, SIGKILL);
+  }
+  TempDir temp_{"ebats-up-"};
+  const std::string dir_ = temp_.path();
+};
+
+TEST_F(UpScriptTest, ShowsTasksRunningAndCtrlCStopsEverything) {
+  ASSERT_FALSE(dir_.empty());
+  const std::string log = dir_ + "/up.log";
+  const std::map<std::string, std::string> env = {
+      {"EBATS_BUILD_DIR", EBATS_BUILD_DIR},
+      {"EBATS_LOCAL_DIR", dir_},
+      {"EBATS_LOCAL_AMQP_PORT", absl::StrCat(FreePortTriple())},
+      {"EBATS_GATEWAY_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+      {"EBATS_SCHEDULER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+      {"EBATS_WORKER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+      {"EBATS_GATEWAY_METRICS_ADDR", "127.0.0.1:0"},
+      {"EBATS_SCHEDULER_METRICS_ADDR", "127.0.0.1:0"},
+      {"EBATS_WORKER_METRICS_ADDR", "127.0.0.1:0"},
+  };
+  auto up = ChildProcess::Start(
+      {"bash", absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh")}, env, log);
+  ASSERT_TRUE(up.ok()) << up.status();
+
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(ReadFile(log), "ebats is up"); },
+              absl::Minutes(3)))
+      << ReadFile(log);
+  const std::string shown = ReadFile(log);
+  // virtualShipping at once, closeOrder 10 s after its event: both ran.
+  EXPECT_TRUE(absl::StrContains(shown, "succeeded  demo/virtualShipping"))
+      << shown;
+  EXPECT_TRUE(absl::StrContains(shown, "succeeded  demo/closeOrder")) << shown;
+  EXPECT_FALSE(StartedFrom(dir_).empty());
+
+  up->Signal(SIGINT);
+  auto code = up->Wait(absl::Minutes(2));
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << ReadFile(log);
+  const std::string stopped = ReadFile(log);
+  EXPECT_TRUE(absl::StrContains(stopped, "stopped.")) << stopped;
+  // Nothing it started is left: services, RabbitMQ, epmd.
+  EXPECT_TRUE(
+      WaitFor([&] { return StartedFrom(dir_).empty(); }, absl::Seconds(30)))
+      << StartedFrom(dir_).size() << " processes left";
+  // The worker stopped first, so it could still leave the scheduler's list.
+  const std::string worker = ReadFile(dir_ + "/logs/worker.log");
+  EXPECT_TRUE(absl::StrContains(worker, "worker: stopped")) << worker;
+  EXPECT_FALSE(absl::StrContains(worker, "cannot unregister")) << worker;
+}
+
+}  // namespace
+}  // namespace ebats::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ebats::testing::KillChildrenOnTermination();
+  return RUN_ALL_TESTS();
+}
