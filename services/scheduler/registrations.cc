@@ -45,12 +45,9 @@ absl::StatusOr<bool> Registrations::Put(const v1::Registration& registration) {
   EBATS_ASSIGN_OR_RETURN(bool created, store_.PutRegistration(registration));
   if (created) {
     absl::MutexLock lock(&mu_);
-    Matches& matches = by_event_[registration.event()];
-    auto list = matches
-                    ? std::make_shared<std::vector<v1::Registration>>(*matches)
-                    : std::make_shared<std::vector<v1::Registration>>();
-    list->push_back(registration);
-    matches = std::move(list);
+    EditLocked(registration.event(), [&](std::vector<v1::Registration>& list) {
+      list.push_back(registration);
+    });
     topics_.insert(registration.topic());
   }
   // Best effort now; the session declares it again at every connect, and
@@ -64,20 +61,29 @@ absl::Status Registrations::Delete(const std::string& event,
                                    const std::string& task) {
   EBATS_RETURN_IF_ERROR(store_.DeleteRegistration(event, topic, task));
   absl::MutexLock lock(&mu_);
-  auto it = by_event_.find(event);
-  if (it == by_event_.end()) return absl::OkStatus();
-  auto list = std::make_shared<std::vector<v1::Registration>>(*it->second);
-  list->erase(std::remove_if(list->begin(), list->end(),
-                             [&](const v1::Registration& r) {
-                               return r.topic() == topic && r.task() == task;
-                             }),
-              list->end());
-  if (list->empty()) {
-    by_event_.erase(it);
-  } else {
-    it->second = std::move(list);
-  }
+  EditLocked(event, [&](std::vector<v1::Registration>& list) {
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const v1::Registration& r) {
+                                return r.topic() == topic && r.task() == task;
+                              }),
+               list.end());
+  });
   return absl::OkStatus();
+}
+
+void Registrations::EditLocked(
+    const std::string& event,
+    const std::function<void(std::vector<v1::Registration>&)>& edit) {
+  auto it = by_event_.find(event);
+  auto list = it != by_event_.end() && it->second
+                  ? std::make_shared<std::vector<v1::Registration>>(*it->second)
+                  : std::make_shared<std::vector<v1::Registration>>();
+  edit(*list);
+  if (!list->empty()) {
+    by_event_[event] = std::move(list);
+  } else if (it != by_event_.end()) {
+    by_event_.erase(it);
+  }
 }
 
 Registrations::Matches Registrations::Match(const std::string& event) const {

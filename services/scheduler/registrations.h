@@ -4,6 +4,7 @@
 #ifndef EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_
 #define EBATS_SERVICES_SCHEDULER_REGISTRATIONS_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -48,6 +49,12 @@ class Registrations {
   absl::Status EnsureTopic(const std::string& topic);
 
  private:
+  // Replaces `event`'s list with an edited copy (readers keep the list they
+  // hold); drops it when the edit leaves it empty.
+  void EditLocked(
+      const std::string& event,
+      const std::function<void(std::vector<v1::Registration>&)>& edit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   store::Store& store_;
   amqp::Session& session_;
   const amqp::QueueType queue_type_;
