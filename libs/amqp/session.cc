@@ -709,6 +709,7 @@ void Session::SetBlockedHandler(BlockedHandler handler) {
 }
 
 std::string Session::BlockedReason() const {
+  if (!blocked_.load(std::memory_order_acquire)) return "";
   absl::MutexLock lock(&mu_);
   return blocked_reason_;
 }
@@ -863,6 +864,7 @@ void Session::NotifyBlocked(bool blocked, const std::string& reason) {
     absl::MutexLock lock(&mu_);
     // A reason is not always given; "blocked" still says it is.
     blocked_reason_ = blocked ? (reason.empty() ? "blocked" : reason) : "";
+    blocked_.store(blocked, std::memory_order_release);
   }
   if (blocked_handler_) blocked_handler_(blocked, reason);
 }

@@ -231,6 +231,8 @@ class Session {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool consuming_ ABSL_GUARDED_BY(mu_) = true;
   std::string blocked_reason_ ABSL_GUARDED_BY(mu_);
+  // Lets BlockedReason() skip mu_ (taken by every Post) in the usual case.
+  std::atomic<bool> blocked_{false};
 
   int wake_fd_ = -1;
   std::atomic<bool> wake_pending_{false};
