@@ -381,5 +381,41 @@ TEST(AmqpSessionTest, ShutdownWhileBlockedFailsHeldPublishes) {
       << outcomes[0];
 }
 
+// A connection lost while blocked fails what it held (the caller hands its
+// input back, as for any unconfirmed publish) and the next connection starts
+// unblocked.
+TEST(AmqpSessionTest, ConnectionLostWhileBlockedFailsHeldPublishes) {
+  Session session(Options(OneQueue("t.alarm.lost")));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  const uint64_t connects = session.connects();
+  absl::Mutex mu;
+  std::vector<absl::Status> outcomes;
+  auto record = [&](absl::Status s) {
+    absl::MutexLock lock(&mu);
+    outcomes.push_back(std::move(s));
+  };
+  {
+    testing::ScopedMemoryAlarm alarm;
+    session.Publish(To("t.alarm.lost", "first"), record);
+    ASSERT_TRUE(WaitFor([&] { return !session.BlockedReason().empty(); }));
+    session.Publish(To("t.alarm.lost", "held"), record);
+    ASSERT_TRUE(BrokerEnvironment::Node()
+                    .Ctl({"close_all_connections", "test: connection lost"})
+                    .ok());
+    ASSERT_TRUE(WaitFor([&] {
+      absl::MutexLock lock(&mu);
+      return outcomes.size() == 2;
+    }));
+    ASSERT_TRUE(WaitFor([&] { return session.connects() > connects; }));
+    EXPECT_TRUE(session.BlockedReason().empty());
+  }
+  absl::MutexLock lock(&mu);
+  for (const absl::Status& s : outcomes)
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(outcomes[0].message().find("not sent"), absl::string_view::npos)
+      << outcomes[0];
+}
+
 }  // namespace
 }  // namespace ebats::amqp
