@@ -38,6 +38,11 @@ std::string Scrape(int port) {
   return response;
 }
 
+// `line` is one whole sample line of the exposition `text`.
+bool HasSample(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
 TEST(BrokerMetricsTest, UpBlockedAndReconnectsAreServed) {
   auto registry = std::make_shared<prometheus::Registry>();
   BrokerMetrics metrics(*registry, "gateway");
@@ -47,11 +52,9 @@ TEST(BrokerMetricsTest, UpBlockedAndReconnectsAreServed) {
   metrics.OnState(true);
   metrics.OnBlocked(true);
   std::string text = Scrape((*endpoint)->port());
-  EXPECT_NE(text.find("ebats_broker_up{service=\"gateway\"} 1"),
-            std::string::npos)
+  EXPECT_TRUE(HasSample(text, "ebats_broker_up{service=\"gateway\"} 1"))
       << text;
-  EXPECT_NE(text.find("ebats_broker_blocked{service=\"gateway\"} 1"),
-            std::string::npos)
+  EXPECT_TRUE(HasSample(text, "ebats_broker_blocked{service=\"gateway\"} 1"))
       << text;
 
   // A lost connection, then a new one: one reconnect, no longer blocked.
@@ -59,11 +62,10 @@ TEST(BrokerMetricsTest, UpBlockedAndReconnectsAreServed) {
   metrics.OnState(false);
   metrics.OnState(true);
   text = Scrape((*endpoint)->port());
-  EXPECT_NE(text.find("ebats_broker_blocked{service=\"gateway\"} 0"),
-            std::string::npos)
+  EXPECT_TRUE(HasSample(text, "ebats_broker_blocked{service=\"gateway\"} 0"))
       << text;
-  EXPECT_NE(text.find("ebats_broker_reconnects_total{service=\"gateway\"} 1"),
-            std::string::npos)
+  EXPECT_TRUE(
+      HasSample(text, "ebats_broker_reconnects_total{service=\"gateway\"} 1"))
       << text;
 }
 

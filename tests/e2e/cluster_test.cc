@@ -68,9 +68,3 @@ TEST(ClusterTest, KillingOneNodeOfThreeUnderLoadLosesNothing) {
 
 }  // namespace
 }  // namespace ebats::testing
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ebats::testing::KillChildrenOnTermination();
-  return RUN_ALL_TESTS();
-}

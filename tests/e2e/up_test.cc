@@ -118,9 +118,3 @@ TEST_F(UpScriptTest, ShowsTasksRunningAndCtrlCStopsEverything) {
 
 }  // namespace
 }  // namespace ebats::testing
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ebats::testing::KillChildrenOnTermination();
-  return RUN_ALL_TESTS();
-}

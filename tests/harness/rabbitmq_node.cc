@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/harness/wait.h"
 
 namespace ebats::testing {
 namespace {
@@ -94,8 +95,7 @@ absl::Status RabbitMqNode::Start() {
                                     Env(), dir_.path() + "/epmd.log");
     if (!epmd.ok()) return epmd.status();
     epmd_ = *std::move(epmd);
-    for (int i = 0; i < 100 && !PortOpen(epmd_port_); ++i)
-      absl::SleepFor(absl::Milliseconds(20));
+    WaitFor([&] { return PortOpen(epmd_port_); }, absl::Seconds(2));
   }
   // With RABBITMQ_ALLOW_INPUT the script execs the VM instead of waiting
   // for it in a shell of its own, so the VM is our child and dies with us

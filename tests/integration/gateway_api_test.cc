@@ -45,6 +45,12 @@ class GatewayApiTest : public ::testing::Test {
     session_->Shutdown();
   }
 
+  // Consumes what the gateway publishes for the scheduler.
+  static QueueProbe SchedulerInputProbe() {
+    return QueueProbe({domain::kSchedulerQueue},
+                      amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  }
+
   grpc::Status Publish(const v1::PublishEventRequest& request,
                        v1::PublishEventResponse* response) {
     grpc::ClientContext context;
@@ -59,8 +65,7 @@ class GatewayApiTest : public ::testing::Test {
 };
 
 TEST_F(GatewayApiTest, PublishedEventReachesTheSchedulerQueueUnchanged) {
-  QueueProbe probe({domain::kSchedulerQueue},
-                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe = SchedulerInputProbe();
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::PublishEventRequest request;
@@ -139,8 +144,7 @@ TEST_F(GatewayApiTest, BadInputIsInvalidArgumentAndPublishesNothing) {
 }
 
 TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
-  QueueProbe probe({domain::kSchedulerQueue},
-                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe = SchedulerInputProbe();
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::CreateTaskRequest bad;
@@ -182,8 +186,7 @@ TEST_F(GatewayApiTest, CreateTaskValidatesAndPublishesARequest) {
 }
 
 TEST_F(GatewayApiTest, BatchIsAllOrNothingOnValidation) {
-  QueueProbe probe({domain::kSchedulerQueue},
-                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe = SchedulerInputProbe();
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::PublishEventsRequest batch;
@@ -249,8 +252,7 @@ TEST_F(GatewayApiTest, BrokerDownIsUnavailableNeverOk) {
 // first publish: that call waits and succeeds once the alarm lifts; calls
 // after it fail at once with the broker's reason instead of hanging.
 TEST_F(GatewayApiTest, WhileTheBrokerBlocksPublishingCallsFailFast) {
-  QueueProbe probe({domain::kSchedulerQueue},
-                   amqp::GatewayTopology(amqp::QueueType::kQuorum));
+  QueueProbe probe = SchedulerInputProbe();
   ASSERT_TRUE(probe.WaitUp());
   ASSERT_TRUE(testing::WaitFor([&] { return session_->IsUp(); }));
   v1::PublishEventRequest request;
