@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
+#include "libs/service/service_runtime.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/harness/wait.h"
 
@@ -415,6 +416,31 @@ TEST(AmqpSessionTest, ConnectionLostWhileBlockedFailsHeldPublishes) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_NE(outcomes[0].message().find("not sent"), absl::string_view::npos)
       << outcomes[0];
+}
+
+// What EbatsBrokerBlocked alerts on: a service's runtime wires the session
+// so that ebats_broker_blocked follows the broker's alarm.
+TEST(AmqpSessionTest, RuntimeGaugeFollowsTheBrokersAlarm) {
+  auto runtime = service::Runtime::Create("test", "127.0.0.1:0");
+  ASSERT_TRUE(runtime.ok()) << runtime.status();
+  auto blocked = [&] {
+    for (const auto& family : (*runtime)->registry().Collect()) {
+      if (family.name == "ebats_broker_blocked")
+        return family.metric[0].gauge.value;
+    }
+    return -1.0;
+  };
+  Session session(Options(OneQueue("t.alarm.gauge")));
+  (*runtime)->TrackBroker(session);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  EXPECT_EQ(blocked(), 0);
+  {
+    testing::ScopedMemoryAlarm alarm;
+    session.Publish(To("t.alarm.gauge", "x"), [](absl::Status) {});
+    EXPECT_TRUE(WaitFor([&] { return blocked() == 1; }));
+  }
+  EXPECT_TRUE(WaitFor([&] { return blocked() == 0; }));
 }
 
 }  // namespace
