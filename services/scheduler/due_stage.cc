@@ -22,17 +22,19 @@ constexpr int64_t kMaxHoldMs = 10'000;
 
 DueStage::DueStage(amqp::Session& session, store::Store& store,
                    Registrations& registrations, SchedulerMetrics& metrics,
-                   const Clock& clock)
+                   absl::Duration claim_lead, const Clock& clock)
     : session_(session),
       store_(store),
       registrations_(registrations),
       metrics_(metrics),
+      claim_lead_ms_(absl::ToInt64Milliseconds(claim_lead)),
       clock_(clock) {}
 
 DueStage::~DueStage() { Shutdown(); }
 
 void DueStage::Start() {
-  thread_ = std::thread([this] { Run(); });
+  claimer_ = std::thread([this] { RunClaims(); });
+  releaser_ = std::thread([this] { RunReleases(); });
 }
 
 void DueStage::Shutdown() {
@@ -40,7 +42,8 @@ void DueStage::Shutdown() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  if (claimer_.joinable()) claimer_.join();
+  if (releaser_.joinable()) releaser_.join();
 }
 
 void DueStage::OnDelivery(amqp::Delivery delivery) {
@@ -56,7 +59,7 @@ void DueStage::OnDelivery(amqp::Delivery delivery) {
   }
   absl::MutexLock lock(&mu_);
   held_.push(std::move(held));
-  ++version_;
+  ++held_version_;
 }
 
 void DueStage::Recycle(Held held) {
@@ -64,40 +67,63 @@ void DueStage::Recycle(Held held) {
                    held.delivery.tag());
 }
 
-void DueStage::Run() {
+bool DueStage::AwaitReady(const DueHeap& heap, const uint64_t& version,
+                          int64_t lead_ms) {
   for (;;) {
-    std::vector<Held> due;
-    {
-      absl::MutexLock lock(&mu_);
-      for (;;) {
-        if (stopping_) return;
-        const int64_t now_us = clock_.NowUs();
-        if (!held_.empty() && held_.top().due_ms * 1000 <= now_us) break;
-        // Sleep until the earliest due time, or until something new (maybe
-        // earlier) arrives, or a stop.
-        const uint64_t seen = version_;
-        auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopping_ || version_ != seen;
-        };
-        absl::Duration wait =
-            held_.empty()
-                ? absl::Milliseconds(100)
-                : absl::Microseconds(held_.top().due_ms * 1000 - now_us);
-        mu_.AwaitWithTimeout(absl::Condition(&changed), wait);
-      }
-      const int64_t now_ms = clock_.NowMs();
-      while (!held_.empty() && held_.top().due_ms <= now_ms &&
-             due.size() < kBatchSize) {
-        // priority_queue::top is const; the element is popped right after.
-        due.push_back(std::move(const_cast<Held&>(held_.top())));
-        held_.pop();
-      }
-    }
-    Release(std::move(due));
+    if (stopping_) return false;
+    const int64_t now_us = clock_.NowUs();
+    if (!heap.empty() && (heap.top().due_ms - lead_ms) * 1000 <= now_us)
+      return true;
+    const uint64_t seen = version;
+    auto changed = [this, &version, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || version != seen;
+    };
+    absl::Duration wait =
+        heap.empty()
+            ? absl::Milliseconds(100)
+            : absl::Microseconds((heap.top().due_ms - lead_ms) * 1000 - now_us);
+    mu_.AwaitWithTimeout(absl::Condition(&changed), wait);
   }
 }
 
-void DueStage::Release(std::vector<Held> batch) {
+std::vector<DueStage::Held> DueStage::PopReady(DueHeap& heap, int64_t lead_ms) {
+  std::vector<Held> ready;
+  const int64_t now_ms = clock_.NowMs();
+  while (!heap.empty() && heap.top().due_ms - lead_ms <= now_ms &&
+         ready.size() < kBatchSize) {
+    // priority_queue::top is const; the element is popped right after.
+    ready.push_back(std::move(const_cast<Held&>(heap.top())));
+    heap.pop();
+  }
+  return ready;
+}
+
+void DueStage::RunClaims() {
+  for (;;) {
+    std::vector<Held> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!AwaitReady(held_, held_version_, claim_lead_ms_)) return;
+      batch = PopReady(held_, claim_lead_ms_);
+    }
+    Claim(std::move(batch));
+  }
+}
+
+void DueStage::RunReleases() {
+  for (;;) {
+    std::vector<Held> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!AwaitReady(claimed_, claimed_version_, 0)) return;
+      batch = PopReady(claimed_, 0);
+    }
+    const int64_t now_ms = clock_.NowMs();
+    for (Held& held : batch) Release(std::move(held), now_ms);
+  }
+}
+
+void DueStage::Claim(std::vector<Held> batch) {
   std::vector<std::string> ids;
   ids.reserve(batch.size());
   for (const Held& h : batch) ids.push_back(h.task.task_id());
@@ -111,7 +137,8 @@ void DueStage::Release(std::vector<Held> batch) {
     absl::SleepFor(absl::Seconds(1));
     return;
   }
-  const int64_t now_ms = clock_.NowMs();
+  std::vector<Held> claimed;
+  claimed.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     Held& h = batch[i];
     if (decisions[i] == store::ReleaseDecision::kDrop) {
@@ -123,13 +150,21 @@ void DueStage::Release(std::vector<Held> batch) {
       session_.Reject(h.delivery, /*requeue=*/true);
       continue;
     }
-    metrics_.release_lateness.Observe(static_cast<double>(now_ms - h.due_ms) /
-                                      1000.0);
-    session_.Forward(codec::EncodeTask(h.task), h.delivery.tag(),
-                     [this](absl::Status published) {
-                       if (published.ok()) metrics_.released.Increment();
-                     });
+    claimed.push_back(std::move(h));
   }
+  if (claimed.empty()) return;
+  absl::MutexLock lock(&mu_);
+  for (Held& h : claimed) claimed_.push(std::move(h));
+  ++claimed_version_;
+}
+
+void DueStage::Release(Held held, int64_t now_ms) {
+  metrics_.release_lateness.Observe(static_cast<double>(now_ms - held.due_ms) /
+                                    1000.0);
+  session_.Forward(codec::EncodeTask(held.task), held.delivery.tag(),
+                   [this](absl::Status published) {
+                     if (published.ok()) metrics_.released.Increment();
+                   });
 }
 
 }  // namespace ebats::scheduler

@@ -37,6 +37,11 @@ ABSL_FLAG(absl::Duration, idempotency_window, absl::Hours(24),
 ABSL_FLAG(int64_t, dispatch_max_in_flight, 100000,
           "new input waits while this many tasks are published and not yet "
           "recorded as dispatched; bounds the scheduler's memory");
+ABSL_FLAG(absl::Duration, due_claim_lead,
+          ebats::scheduler::DueStage::kDefaultClaimLead,
+          "a delayed task is claimed in the store (and can no longer be "
+          "canceled) this long before it is due, so that a slow store write "
+          "does not delay its release; 0..1s");
 ABSL_FLAG(
     int, due_prefetch, 30000,
     "due tasks held at once (<= 65535); cover (tasks due per second) x 5 s");
@@ -53,6 +58,13 @@ int main(int argc, char** argv) {
   }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  const absl::Duration claim_lead = absl::GetFlag(FLAGS_due_claim_lead);
+  if (claim_lead < absl::ZeroDuration() ||
+      claim_lead > absl::Milliseconds(domain::kLadderLeadMs)) {
+    spdlog::critical("--due_claim_lead must be between 0 and {} ms, not {}",
+                     domain::kLadderLeadMs, absl::FormatDuration(claim_lead));
     return 2;
   }
   std::string db_path = absl::GetFlag(FLAGS_db);
@@ -110,7 +122,8 @@ int main(int argc, char** argv) {
   scheduler::Dispatcher dispatcher(session, **store, registrations, metrics,
                                    Clock::Real(), dispatcher_options);
   scheduler::ResultRecorder recorder(session, **store, metrics);
-  scheduler::DueStage due_stage(session, **store, registrations, metrics);
+  scheduler::DueStage due_stage(session, **store, registrations, metrics,
+                                claim_lead);
   session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {
     dispatcher.OnDelivery(std::move(d));
   });

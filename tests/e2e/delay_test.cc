@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "libs/domain/ids.h"
+#include "libs/store/sqlite_db.h"
 #include "libs/worker/worker.h"
 #include "tests/e2e/ebats_stack.h"
 #include "tests/harness/broker_environment.h"
@@ -252,6 +253,34 @@ TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
   cancel.set_task_id("no-such-task");
   EXPECT_EQ(stack_->client().CancelTask(cancel).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// The due stage claims a task in the store ahead of its due time and
+// releases it without the store, so a store that is busy at the due time
+// (here: another connection holds its write lock) does not make it late.
+TEST_F(DelayTest, ClaimedTaskRunsOnTimeWhileTheStoreIsLocked) {
+  ASSERT_TRUE(stack_->Stop("scheduler").ok());
+  ASSERT_TRUE(stack_->StartScheduler({"--due_claim_lead=800ms"}).ok());
+  const std::string id = Create("record", 2500);
+  const v1::Task claimed =
+      WaitState(id, v1::TASK_STATE_PENDING, absl::Seconds(10));
+  ASSERT_EQ(claimed.state(), v1::TASK_STATE_PENDING)
+      << claimed.ShortDebugString();
+  auto db = store::Database::Open(stack_->dir() + "/scheduler.db");
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Exec("BEGIN IMMEDIATE").ok());
+  const int64_t locked_at = absl::ToUnixMillis(absl::Now());
+  const bool ran =
+      WaitFor([&] { return runs_.Count(id) > 0; }, absl::Seconds(5));
+  ASSERT_TRUE((*db)->Exec("ROLLBACK").ok());
+  ASSERT_LT(locked_at, claimed.due_time_ms()) << "locked too late to tell";
+  ASSERT_TRUE(ran) << "not released while the store was locked";
+  EXPECT_GE(runs_.Of(id)[0], claimed.due_time_ms());
+  EXPECT_LE(runs_.Of(id)[0], claimed.due_time_ms() + 500)
+      << "late by " << runs_.Of(id)[0] - claimed.due_time_ms();
+  // Its reports wait for the lock and are recorded after it.
+  EXPECT_EQ(WaitState(id, v1::TASK_STATE_SUCCEEDED).state(),
+            v1::TASK_STATE_SUCCEEDED);
 }
 
 TEST_F(DelayTest, DelayedTasksSurviveAGracefulBrokerRestart) {
