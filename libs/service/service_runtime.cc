@@ -1,5 +1,7 @@
 #include "libs/service/service_runtime.h"
 
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -115,17 +117,35 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(
 }
 
 amqp::Session::StateHandler Runtime::BrokerStateHandler() {
-  return [this](bool up, const absl::Status&) {
-    broker_metrics_->OnState(up);
+  absl::MutexLock lock(&mu_);
+  const size_t slot = connections_up_.size();
+  connections_up_.push_back(false);
+  return [this, slot](bool up, const absl::Status&) {
     absl::MutexLock lock(&mu_);
-    up_ = up;
-    if (server_ != nullptr) server_->SetServing(up);
+    connections_up_[slot] = up;
+    const bool all_up =
+        std::find(connections_up_.begin(), connections_up_.end(), false) ==
+        connections_up_.end();
+    if (all_up == up_) return;
+    up_ = all_up;
+    broker_metrics_->OnState(all_up);
+    if (server_ != nullptr) server_->SetServing(all_up);
   };
 }
 
 amqp::Session::BlockedHandler Runtime::BrokerBlockedHandler() {
-  return [this](bool blocked, const std::string&) {
-    broker_metrics_->OnBlocked(blocked);
+  absl::MutexLock lock(&mu_);
+  const size_t slot = connections_blocked_.size();
+  connections_blocked_.push_back(false);
+  return [this, slot](bool blocked, const std::string&) {
+    absl::MutexLock lock(&mu_);
+    connections_blocked_[slot] = blocked;
+    const bool any_blocked =
+        std::find(connections_blocked_.begin(), connections_blocked_.end(),
+                  true) != connections_blocked_.end();
+    if (any_blocked == blocked_) return;
+    blocked_ = any_blocked;
+    broker_metrics_->OnBlocked(any_blocked);
   };
 }
 

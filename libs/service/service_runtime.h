@@ -63,12 +63,15 @@ class Runtime {
 
   // Wires `session` so that health of `server` (set later with SetServer)
   // and ebats_broker_up follow the connection, and ebats_broker_blocked the
-  // broker's resource alarms. Call before session->Start().
+  // broker's resource alarms. Call before session->Start(). A service with
+  // several sessions tracks each: it is up (and serving) while all of them
+  // are connected, and blocked while any of them is.
   void TrackBroker(amqp::Session& session) {
     session.SetStateHandler(BrokerStateHandler());
     session.SetBlockedHandler(BrokerBlockedHandler());
   }
   // The same, for a session owned by someone else (e.g. a worker::Worker).
+  // Each call tracks one more connection.
   amqp::Session::StateHandler BrokerStateHandler();
   amqp::Session::BlockedHandler BrokerBlockedHandler();
   // The server whose health follows the broker; may be set after
@@ -84,6 +87,10 @@ class Runtime {
   absl::Mutex mu_;
   rpc::RunningServer* server_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool up_ ABSL_GUARDED_BY(mu_) = false;
+  bool blocked_ ABSL_GUARDED_BY(mu_) = false;
+  // One entry per tracked connection.
+  std::vector<bool> connections_up_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> connections_blocked_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ebats::service

@@ -122,7 +122,13 @@ int main(int argc, char** argv) {
   scheduler::Dispatcher dispatcher(session, **store, registrations, metrics,
                                    Clock::Real(), dispatcher_options);
   scheduler::ResultRecorder recorder(session, **store, metrics);
-  scheduler::DueStage due_stage(session, **store, registrations, metrics,
+  // The due stage has a connection of its own: on the shared one, a release
+  // queued in the broker behind the dispatcher's publishes (a burst of new
+  // delayed tasks entering the ladder) and came late by tens of ms.
+  amqp::SessionOptions due_options = session_options;
+  due_options.connection_name = "ebats-scheduler-due";
+  amqp::Session due_session(due_options);
+  scheduler::DueStage due_stage(due_session, **store, registrations, metrics,
                                 claim_lead);
   session.AddConsumer(domain::kSchedulerQueue, [&](amqp::Delivery d) {
     dispatcher.OnDelivery(std::move(d));
@@ -132,15 +138,17 @@ int main(int argc, char** argv) {
   });
   // The due stage holds tasks for up to ~5 s before their due time, so its
   // prefetch must cover (tasks due per second) x 5 s.
-  session.AddConsumer(
+  due_session.AddConsumer(
       domain::kDueQueue,
       [&](amqp::Delivery d) { due_stage.OnDelivery(std::move(d)); },
       static_cast<uint16_t>(absl::GetFlag(FLAGS_due_prefetch)));
   (*runtime)->TrackBroker(session);
+  (*runtime)->TrackBroker(due_session);
   dispatcher.Start();
   recorder.Start();
   due_stage.Start();
   session.Start();
+  due_session.Start();
 
   scheduler::SchedulerService scheduler_service(**store, registrations,
                                                 session);
@@ -167,9 +175,11 @@ int main(int argc, char** argv) {
   session.StopConsuming();
   dispatcher.Shutdown();
   recorder.Shutdown();
+  due_session.StopConsuming();
   due_stage.Shutdown();
   spdlog::info("scheduler: input drained");
   session.Shutdown();
+  due_session.Shutdown();
   spdlog::info("scheduler: stopped");
   return 0;
 }

@@ -418,18 +418,20 @@ TEST(AmqpSessionTest, ConnectionLostWhileBlockedFailsHeldPublishes) {
       << outcomes[0];
 }
 
+// A service runtime's broker gauge `name`; -1 when not registered.
+double BrokerGauge(service::Runtime& runtime, const std::string& name) {
+  for (const auto& family : runtime.registry().Collect()) {
+    if (family.name == name) return family.metric[0].gauge.value;
+  }
+  return -1.0;
+}
+
 // What EbatsBrokerBlocked alerts on: a service's runtime wires the session
 // so that ebats_broker_blocked follows the broker's alarm.
 TEST(AmqpSessionTest, RuntimeGaugeFollowsTheBrokersAlarm) {
   auto runtime = service::Runtime::Create("test", "127.0.0.1:0");
   ASSERT_TRUE(runtime.ok()) << runtime.status();
-  auto blocked = [&] {
-    for (const auto& family : (*runtime)->registry().Collect()) {
-      if (family.name == "ebats_broker_blocked")
-        return family.metric[0].gauge.value;
-    }
-    return -1.0;
-  };
+  auto blocked = [&] { return BrokerGauge(**runtime, "ebats_broker_blocked"); };
   Session session(Options(OneQueue("t.alarm.gauge")));
   (*runtime)->TrackBroker(session);
   session.Start();
@@ -441,6 +443,24 @@ TEST(AmqpSessionTest, RuntimeGaugeFollowsTheBrokersAlarm) {
     EXPECT_TRUE(WaitFor([&] { return blocked() == 1; }));
   }
   EXPECT_TRUE(WaitFor([&] { return blocked() == 0; }));
+}
+
+// The scheduler has two connections (its due stage has its own): the service
+// is up only while both are.
+TEST(AmqpSessionTest, RuntimeIsUpOnlyWhileEveryTrackedSessionIs) {
+  auto runtime = service::Runtime::Create("test", "127.0.0.1:0");
+  ASSERT_TRUE(runtime.ok()) << runtime.status();
+  auto up = [&] { return BrokerGauge(**runtime, "ebats_broker_up"); };
+  Session first(Options(OneQueue("t.runtime.first")));
+  Session second(Options(OneQueue("t.runtime.second")));
+  (*runtime)->TrackBroker(first);
+  (*runtime)->TrackBroker(second);
+  first.Start();
+  ASSERT_TRUE(WaitFor([&] { return first.IsUp(); }));
+  EXPECT_EQ(up(), 0) << "up with one of two connections";
+  second.Start();
+  ASSERT_TRUE(WaitFor([&] { return second.IsUp(); }));
+  EXPECT_TRUE(WaitFor([&] { return up() == 1; }));
 }
 
 }  // namespace
