@@ -9,6 +9,7 @@
 #include "libs/domain/broker_names.h"
 #include "libs/domain/ids.h"
 #include "libs/worker/worker.h"
+#include "tests/harness/broker_environment.h"
 #include "tests/integration/due_path.h"
 #include "tests/integration/queue_probe.h"
 
@@ -17,6 +18,7 @@ namespace {
 
 using ::ebats::testing::BrokerEnvironment;
 using ::ebats::testing::QueueProbe;
+using ::ebats::testing::ScopedMemoryAlarm;
 using ::ebats::testing::TestSessionOptions;
 using ::ebats::testing::WaitFor;
 
@@ -265,6 +267,51 @@ TEST_F(WorkerLibraryTest, UnfinishedTaskReturnsToTheQueueAndRunsAgain) {
   ASSERT_TRUE(second.Start().ok());
   ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
   second.Shutdown(absl::Seconds(5));
+}
+
+// Under a broker resource alarm an outcome waits in the worker (the task
+// stays unacked, so nothing is lost), the worker hears of the alarm, and the
+// outcome goes out, and the task is acked, when the alarm lifts.
+TEST_F(WorkerLibraryTest, OutcomeDuringABrokerAlarmGoesOutWhenItLifts) {
+  QueueProbe results({domain::kResultsQueue},
+                     amqp::WorkerTopology(kQuorum, {"wl_alarm"}));
+  ASSERT_TRUE(results.WaitUp());
+  Reports reports;
+  std::atomic<bool> release{false};
+  std::atomic<int> started{0};
+  std::atomic<bool> blocked{false};
+  Worker worker(Options("wl_alarm"));
+  worker.Handle("gated", [&](const TaskContext&) {
+    ++started;
+    while (!release.load()) absl::SleepFor(absl::Milliseconds(5));
+    return Result::Success("after the alarm");
+  });
+  worker.OnReport(reports.Callback());
+  worker.OnBrokerBlocked(
+      [&](bool is_blocked, const std::string&) { blocked = is_blocked; });
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_alarm", "gated", "{}");
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return started.load() == 1; }));
+  auto succeeded = [&](const amqp::Delivery& d) {
+    auto result = codec::DecodeResult(d);
+    return result.ok() && result->task_id() == task.task_id() &&
+           result->outcome() == v1::OUTCOME_SUCCEEDED;
+  };
+  {
+    ScopedMemoryAlarm alarm;
+    release = true;
+    EXPECT_TRUE(WaitFor([&] { return blocked.load(); }))
+        << "the worker did not hear of the alarm";
+    EXPECT_TRUE(results.Matching(succeeded).empty());
+    EXPECT_TRUE(reports.For(task.task_id()).empty()) << "settled unconfirmed";
+  }
+  EXPECT_EQ(results.WaitMatching(succeeded, 1).size(), 1u);
+  EXPECT_TRUE(WaitFor([&] { return !blocked.load(); }));
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
+  EXPECT_EQ(reports.For(task.task_id())[0].message, "after the alarm");
+  EXPECT_EQ(started.load(), 1);
+  worker.Shutdown(absl::Seconds(5));
 }
 
 }  // namespace
