@@ -499,9 +499,17 @@ absl::StatusOr<v1::Task> Store::CancelTask(absl::string_view task_id) {
   const bool canceled = db_->Changes() > 0;
   EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(task_id));
   if (!canceled) {
+    // A delayed task turns pending shortly before its due time (the due
+    // stage's claim), which a caller who sees a future due time would not
+    // expect.
+    const bool claimed = task.state() == v1::TASK_STATE_PENDING &&
+                         task.due_time_ms() > task.publish_time_ms();
     return absl::FailedPreconditionError(absl::StrCat(
         "task ", task_id, " is ", domain::TaskStateName(task.state()),
-        "; only scheduled or retrying tasks can be canceled"));
+        "; only scheduled or retrying tasks can be canceled",
+        claimed ? " (a delayed task is pending from shortly before its due "
+                  "time, when the scheduler claims it to run)"
+                : ""));
   }
   return task;
 }

@@ -341,6 +341,7 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
   std::vector<InsertOutcome> outcomes;
   v1::Task a = NewTask("a"), b = NewTask("b"), c = NewTask("c");
   a.set_state(v1::TASK_STATE_SCHEDULED);
+  a.set_due_time_ms(a.publish_time_ms() + 10'000);
   b.set_state(v1::TASK_STATE_SCHEDULED);
   ASSERT_TRUE(store->InsertTasks({a, b, c}, &outcomes).ok());
   ASSERT_TRUE(store->CancelTask("b").ok());
@@ -353,9 +354,13 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
                            ReleaseDecision::kRelease, ReleaseDecision::kDrop,
                            ReleaseDecision::kDrop, ReleaseDecision::kRelease}));
   EXPECT_EQ(store->GetTask("a")->state(), v1::TASK_STATE_PENDING);
-  // Canceling after the release is too late.
-  EXPECT_EQ(store->CancelTask("a").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  // Canceling after the release (the claim) is too late, and the error says
+  // why a task that is not due yet is pending.
+  auto late = store->CancelTask("a");
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.status().message().find("before its due time"),
+            absl::string_view::npos)
+      << late.status();
 }
 
 TEST(StoreTest, RetryRecordsTheNextDueTimeAndOldReportsDoNotWin) {
