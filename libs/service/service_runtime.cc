@@ -1,7 +1,5 @@
 #include "libs/service/service_runtime.h"
 
-#include <algorithm>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -118,41 +116,36 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(
 
 amqp::Session::StateHandler Runtime::BrokerStateHandler() {
   absl::MutexLock lock(&mu_);
-  const size_t slot = connections_up_.size();
-  connections_up_.push_back(false);
-  return [this, slot](bool up, const absl::Status&) {
+  ++connections_;
+  ++connections_down_;
+  return [this, was_up = false](bool up, const absl::Status&) mutable {
     absl::MutexLock lock(&mu_);
-    connections_up_[slot] = up;
-    const bool all_up =
-        std::find(connections_up_.begin(), connections_up_.end(), false) ==
-        connections_up_.end();
-    if (all_up == up_) return;
-    up_ = all_up;
-    broker_metrics_->OnState(all_up);
-    if (server_ != nullptr) server_->SetServing(all_up);
+    if (up == was_up) return;
+    was_up = up;
+    connections_down_ += up ? -1 : 1;
+    // The service changes only with the last connection up or the first down.
+    if (connections_down_ != (up ? 0 : 1)) return;
+    broker_metrics_->OnState(up);
+    if (server_ != nullptr) server_->SetServing(up);
   };
 }
 
 amqp::Session::BlockedHandler Runtime::BrokerBlockedHandler() {
-  absl::MutexLock lock(&mu_);
-  const size_t slot = connections_blocked_.size();
-  connections_blocked_.push_back(false);
-  return [this, slot](bool blocked, const std::string&) {
+  return [this, was_blocked = false](bool blocked, const std::string&) mutable {
     absl::MutexLock lock(&mu_);
-    connections_blocked_[slot] = blocked;
-    const bool any_blocked =
-        std::find(connections_blocked_.begin(), connections_blocked_.end(),
-                  true) != connections_blocked_.end();
-    if (any_blocked == blocked_) return;
-    blocked_ = any_blocked;
-    broker_metrics_->OnBlocked(any_blocked);
+    if (blocked == was_blocked) return;
+    was_blocked = blocked;
+    connections_blocked_ += blocked ? 1 : -1;
+    if (connections_blocked_ == (blocked ? 1 : 0))
+      broker_metrics_->OnBlocked(blocked);
   };
 }
 
 void Runtime::SetServer(rpc::RunningServer* server) {
   absl::MutexLock lock(&mu_);
   server_ = server;
-  if (server_ != nullptr) server_->SetServing(up_);
+  if (server_ != nullptr)
+    server_->SetServing(connections_ > 0 && connections_down_ == 0);
 }
 
 }  // namespace ebats::service

@@ -86,11 +86,10 @@ class Runtime {
   std::unique_ptr<metrics::BrokerMetrics> broker_metrics_;
   absl::Mutex mu_;
   rpc::RunningServer* server_ ABSL_GUARDED_BY(mu_) = nullptr;
-  bool up_ ABSL_GUARDED_BY(mu_) = false;
-  bool blocked_ ABSL_GUARDED_BY(mu_) = false;
-  // One entry per tracked connection.
-  std::vector<bool> connections_up_ ABSL_GUARDED_BY(mu_);
-  std::vector<bool> connections_blocked_ ABSL_GUARDED_BY(mu_);
+  // Tracked connections, and how many of them are down and blocked.
+  int connections_ ABSL_GUARDED_BY(mu_) = 0;
+  int connections_down_ ABSL_GUARDED_BY(mu_) = 0;
+  int connections_blocked_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ebats::service
