@@ -354,6 +354,11 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
                            ReleaseDecision::kRelease, ReleaseDecision::kDrop,
                            ReleaseDecision::kDrop, ReleaseDecision::kRelease}));
   EXPECT_EQ(store->GetTask("a")->state(), v1::TASK_STATE_PENDING);
+  // A claimed task that comes back (the scheduler stopped before sending
+  // it) is released again, not lost.
+  ASSERT_TRUE(store->ReleaseTasks({"a"}, &decisions).ok());
+  EXPECT_EQ(decisions,
+            (std::vector<ReleaseDecision>{ReleaseDecision::kRelease}));
   // Canceling after the release (the claim) is too late, and the error says
   // why a task that is not due yet is pending.
   auto late = store->CancelTask("a");

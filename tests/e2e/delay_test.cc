@@ -283,6 +283,24 @@ TEST_F(DelayTest, ClaimedTaskRunsOnTimeWhileTheStoreIsLocked) {
             v1::TASK_STATE_SUCCEEDED);
 }
 
+// A task claimed (PENDING) but not yet released when the scheduler stops is
+// not lost: its delivery was never acked, it comes back through ebats.due
+// and runs once, not early.
+TEST_F(DelayTest, ClaimedTaskRunsAfterASchedulerRestart) {
+  ASSERT_TRUE(stack_->Stop("scheduler").ok());
+  ASSERT_TRUE(stack_->StartScheduler({"--due_claim_lead=1s"}).ok());
+  const std::string id = Create("record", 3000);
+  ASSERT_EQ(WaitState(id, v1::TASK_STATE_PENDING, absl::Seconds(10)).state(),
+            v1::TASK_STATE_PENDING);
+  ASSERT_TRUE(stack_->Stop("scheduler").ok());
+  ASSERT_EQ(runs_.Count(id), 0u) << "released before the stop";
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  const v1::Task done = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << done.ShortDebugString();
+  ASSERT_EQ(runs_.Count(id), 1u);
+  EXPECT_GE(runs_.Of(id)[0], done.due_time_ms());
+}
+
 TEST_F(DelayTest, DelayedTasksSurviveAGracefulBrokerRestart) {
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) ids.push_back(Create("record", 3000 + 50 * i));
