@@ -450,35 +450,38 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
   return status;
 }
 
-absl::Status Store::ReleaseTasks(const std::vector<std::string>& task_ids,
+absl::Status Store::ReleaseTasks(const std::vector<DueRun>& runs,
                                  std::vector<ReleaseDecision>* decisions) {
   absl::MutexLock lock(&mu_);
   decisions->clear();
   EBATS_ASSIGN_OR_RETURN(
       auto release,
       db_->Prepare("UPDATE tasks SET state = ?1 WHERE id = ?2 AND state IN "
-                   "(?3, ?4, ?5)"));
-  EBATS_ASSIGN_OR_RETURN(auto state,
-                         db_->Prepare("SELECT state FROM tasks WHERE id = ?"));
+                   "(?3, ?4, ?5) AND attempts < ?6"));
+  EBATS_ASSIGN_OR_RETURN(
+      auto state,
+      db_->Prepare("SELECT state, attempts FROM tasks WHERE id = ?"));
   return InTransaction(*db_, [&]() -> absl::Status {
-    for (const auto& id : task_ids) {
-      release->Bind(1, int64_t{v1::TASK_STATE_PENDING}).Bind(2, id);
+    for (const DueRun& run : runs) {
+      release->Bind(1, int64_t{v1::TASK_STATE_PENDING}).Bind(2, run.task_id);
       release->Bind(3, int64_t{v1::TASK_STATE_SCHEDULED});
       release->Bind(4, int64_t{v1::TASK_STATE_RETRYING});
       release->Bind(5, int64_t{v1::TASK_STATE_RUNNING});
+      release->Bind(6, int64_t{run.attempt});
       EBATS_RETURN_IF_ERROR(release->Run());
       if (db_->Changes() > 0) {
         decisions->push_back(ReleaseDecision::kRelease);
         continue;
       }
-      state->Bind(1, id);
+      state->Bind(1, run.task_id);
       EBATS_ASSIGN_OR_RETURN(bool row, state->Step());
       const auto current = row ? static_cast<v1::TaskState>(state->Int(0))
                                : v1::TASK_STATE_UNSPECIFIED;
+      const bool started = row && state->Int(1) >= run.attempt;
       state->Reset();
       decisions->push_back(current == v1::TASK_STATE_CANCELED ||
                                    current == v1::TASK_STATE_SUCCEEDED ||
-                                   current == v1::TASK_STATE_DEAD
+                                   current == v1::TASK_STATE_DEAD || started
                                ? ReleaseDecision::kDrop
                                : ReleaseDecision::kRelease);
     }

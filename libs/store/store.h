@@ -42,7 +42,14 @@ enum class InsertOutcome {
 // What the due stage may do with a task whose due time has come.
 enum class ReleaseDecision {
   kRelease,  // now PENDING (or unknown to the store): publish it
-  kDrop,     // canceled, or finished already: do not run it
+  kDrop,     // canceled, finished, or this run started already: do not send
+};
+
+// A delayed run that has reached the due stage: the task and the attempt
+// its message carries.
+struct DueRun {
+  std::string task_id;
+  int attempt = 1;
 };
 
 class Store {
@@ -89,11 +96,15 @@ class Store {
   absl::Status ApplyResults(const std::vector<v1::TaskResult>& results,
                             int* unknown);
 
-  // For each id, atomically moves a SCHEDULED, RETRYING or RUNNING task to
+  // For each run, atomically moves a SCHEDULED, RETRYING or RUNNING task to
   // PENDING and says kRelease, or says kDrop for a CANCELED, SUCCEEDED or
-  // DEAD one. PENDING tasks and ids the store does not know are released
-  // (again): at-least-once beats losing a task. One transaction.
-  absl::Status ReleaseTasks(const std::vector<std::string>& task_ids,
+  // DEAD one, and for a run the record has seen start (attempts >= the
+  // run's attempt): that is a copy that came back after its release (the
+  // scheduler stopped before acking it); the run's message is with a worker
+  // and a later attempt has a message of its own. PENDING tasks and ids the
+  // store does not know are released (again): at-least-once beats losing a
+  // task. One transaction.
+  absl::Status ReleaseTasks(const std::vector<DueRun>& runs,
                             std::vector<ReleaseDecision>* decisions);
   // SCHEDULED or RETRYING -> CANCELED; returns the task. NOT_FOUND for an
   // unknown id, FAILED_PRECONDITION (naming the state) for any other state.

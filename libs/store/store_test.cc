@@ -349,14 +349,17 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
       store->ApplyResults({Report("c", v1::OUTCOME_SUCCEEDED, 1)}, nullptr)
           .ok());
   std::vector<ReleaseDecision> decisions;
-  ASSERT_TRUE(store->ReleaseTasks({"a", "b", "c", "unknown"}, &decisions).ok());
+  ASSERT_TRUE(store
+                  ->ReleaseTasks({{"a", 1}, {"b", 1}, {"c", 1}, {"unknown", 1}},
+                                 &decisions)
+                  .ok());
   EXPECT_EQ(decisions, (std::vector<ReleaseDecision>{
                            ReleaseDecision::kRelease, ReleaseDecision::kDrop,
                            ReleaseDecision::kDrop, ReleaseDecision::kRelease}));
   EXPECT_EQ(store->GetTask("a")->state(), v1::TASK_STATE_PENDING);
   // A claimed task that comes back (the scheduler stopped before sending
   // it) is released again, not lost.
-  ASSERT_TRUE(store->ReleaseTasks({"a"}, &decisions).ok());
+  ASSERT_TRUE(store->ReleaseTasks({{"a", 1}}, &decisions).ok());
   EXPECT_EQ(decisions,
             (std::vector<ReleaseDecision>{ReleaseDecision::kRelease}));
   // Canceling after the release (the claim) is too late, and the error says
@@ -366,6 +369,35 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
   EXPECT_NE(late.status().message().find("before its due time"),
             absl::string_view::npos)
       << late.status();
+}
+
+// A due copy of a run that comes back after it was released (the scheduler
+// stopped before acking it) is not sent again: that run is with a worker,
+// and its retry must not be brought forward.
+TEST(StoreTest, ReleaseDropsARunThatStartedAlready) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  v1::Task t = NewTask("r");
+  t.set_state(v1::TASK_STATE_SCHEDULED);
+  ASSERT_TRUE(store->InsertTasks({t}, &outcomes).ok());
+  std::vector<ReleaseDecision> decisions;
+  const auto release = [&](int attempt) {
+    EXPECT_TRUE(store->ReleaseTasks({{"r", attempt}}, &decisions).ok());
+    return decisions.at(0);
+  };
+  EXPECT_EQ(release(1), ReleaseDecision::kRelease);
+  ASSERT_TRUE(
+      store->ApplyResults({Report("r", v1::OUTCOME_STARTED, 1)}, nullptr).ok());
+  EXPECT_EQ(release(1), ReleaseDecision::kDrop);
+  EXPECT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_RUNNING);
+  v1::TaskResult retry = Report("r", v1::OUTCOME_RETRY, 1);
+  retry.set_retry_due_time_ms(t.publish_time_ms() + 60'000);
+  ASSERT_TRUE(store->ApplyResults({retry}, nullptr).ok());
+  EXPECT_EQ(release(1), ReleaseDecision::kDrop);
+  EXPECT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_RETRYING);
+  // The retry's own message, when it is due.
+  EXPECT_EQ(release(2), ReleaseDecision::kRelease);
+  EXPECT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_PENDING);
 }
 
 TEST(StoreTest, RetryRecordsTheNextDueTimeAndOldReportsDoNotWin) {

@@ -124,11 +124,12 @@ void DueStage::RunReleases() {
 }
 
 void DueStage::Claim(std::vector<Held> batch) {
-  std::vector<std::string> ids;
-  ids.reserve(batch.size());
-  for (const Held& h : batch) ids.push_back(h.task.task_id());
+  std::vector<store::DueRun> runs;
+  runs.reserve(batch.size());
+  for (const Held& h : batch)
+    runs.push_back({h.task.task_id(), h.task.attempt()});
   std::vector<store::ReleaseDecision> decisions;
-  absl::Status status = store_.ReleaseTasks(ids, &decisions);
+  absl::Status status = store_.ReleaseTasks(runs, &decisions);
   if (!status.ok()) {
     // Without the store we cannot tell a canceled task: hand them back.
     spdlog::error("scheduler: cannot check {} due task(s): {}", batch.size(),
