@@ -313,6 +313,11 @@ class Session::Connection {
     for (uint64_t tag : acks_to_send_) unsettled_.erase(tag);
     const uint64_t lowest_unsettled =
         unsettled_.empty() ? UINT64_MAX : *unsettled_.begin();
+    if (s_.options_.ack_in_delivery_order) {
+      held_acks_.insert(acks_to_send_.begin(), acks_to_send_.end());
+      acks_to_send_.clear();
+      return SendAcksBelow(lowest_unsettled);
+    }
     auto first_single = std::lower_bound(acks_to_send_.begin(),
                                          acks_to_send_.end(), lowest_unsettled);
     if (first_single - acks_to_send_.begin() > 1) {
@@ -327,6 +332,19 @@ class Session::Connection {
       if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
     }
     acks_to_send_.clear();
+    return absl::OkStatus();
+  }
+
+  // Sends the held acks of deliveries older than `tag` (every one of them is
+  // settled) as one ack, multiple when it covers several.
+  absl::Status SendAcksBelow(uint64_t tag) {
+    auto end = held_acks_.lower_bound(tag);
+    if (end == held_acks_.begin()) return absl::OkStatus();
+    const bool several = std::next(held_acks_.begin()) != end;
+    const uint64_t last = *std::prev(end);
+    held_acks_.erase(held_acks_.begin(), end);
+    int rc = amqp_basic_ack(conn_, kPublishChannel, last, several ? 1 : 0);
+    if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
     return absl::OkStatus();
   }
 
@@ -659,6 +677,15 @@ class Session::Connection {
         WaitForWork(20);
       EBATS_RETURN_IF_ERROR(ReadFrame());
     }
+    // What finished must not come back: acks held behind a delivery that
+    // stays unsettled go now, one by one.
+    if (!blocked_) {
+      for (uint64_t tag : held_acks_) {
+        int rc = amqp_basic_ack(conn_, kPublishChannel, tag, 0);
+        if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
+      }
+      held_acks_.clear();
+    }
     return StoppingStatus();
   }
 
@@ -677,6 +704,8 @@ class Session::Connection {
   std::vector<uint64_t> acks_to_send_;
   // Deliveries on this connection neither acked nor rejected yet.
   std::set<uint64_t> unsettled_;
+  // Acked, not yet sent (SessionOptions::ack_in_delivery_order).
+  std::set<uint64_t> held_acks_;
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, size_t> consumer_index_;
   // While the broker blocks publishing: its reason and the publishes held.

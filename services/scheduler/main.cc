@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
   // delayed tasks entering the ladder) and came late by tens of ms.
   amqp::SessionOptions due_options = session_options;
   due_options.connection_name = "ebats-scheduler-due";
+  // The due stage acks by due time, not in delivery order, and holds each
+  // delivery at most a few seconds.
+  due_options.ack_in_delivery_order = true;
   amqp::Session due_session(due_options);
   scheduler::DueStage due_stage(due_session, **store, registrations, metrics,
                                 claim_lead);

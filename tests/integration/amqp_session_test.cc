@@ -251,6 +251,52 @@ TEST(AmqpSessionTest, OutOfOrderAcksAndRejectsAreHonoured) {
   for (const auto& d : inbox.deliveries) consumer.Ack(d);
 }
 
+TEST(AmqpSessionTest, AcksInDeliveryOrderWaitForEveryOlderDelivery) {
+  // Seen through the prefetch: acks held behind an unsettled older delivery
+  // free no slot; once it is acked, all go (as one multiple-ack) and the
+  // rest arrive. A graceful shutdown sends what is still held, so only the
+  // unsettled delivery comes back.
+  Session producer(Options(OneQueue("t.inorder")));
+  producer.Start();
+  ASSERT_TRUE(WaitFor([&] { return producer.IsUp(); }));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        producer.PublishAndWait(To("t.inorder", std::to_string(i))).ok());
+  }
+  {
+    SessionOptions options = Options(OneQueue("t.inorder"));
+    options.prefetch = 3;
+    options.ack_in_delivery_order = true;
+    Inbox inbox;
+    Session consumer(options);
+    consumer.AddConsumer("t.inorder", inbox.Handler());
+    consumer.Start();
+    ASSERT_TRUE(WaitFor([&] { return inbox.size() == 3; }));
+    const auto ack = [&](size_t i) {
+      absl::MutexLock lock(&inbox.mu);
+      consumer.Ack(inbox.deliveries.at(i));
+    };
+    ack(2);
+    ack(1);
+    EXPECT_FALSE(
+        WaitFor([&] { return inbox.size() > 3; }, absl::Milliseconds(500)));
+    ack(0);
+    ASSERT_TRUE(WaitFor([&] { return inbox.size() == 5; }));
+    ack(4);  // held behind 3, which stays unsettled
+    EXPECT_EQ(consumer.connects(), 1u);
+  }
+  Inbox inbox;
+  Session consumer(Options(OneQueue("t.inorder")));
+  consumer.AddConsumer("t.inorder", inbox.Handler());
+  consumer.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() >= 1; }));
+  EXPECT_FALSE(
+      WaitFor([&] { return inbox.size() > 1; }, absl::Milliseconds(500)));
+  absl::MutexLock lock(&inbox.mu);
+  EXPECT_EQ(inbox.deliveries[0].body, "3");
+  for (const auto& d : inbox.deliveries) consumer.Ack(d);
+}
+
 TEST(AmqpSessionTest, PrefetchBoundsUnackedDeliveries) {
   SessionOptions options = Options(OneQueue("t.prefetch", QueueType::kClassic));
   options.prefetch = 3;
