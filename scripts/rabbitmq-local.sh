@@ -27,7 +27,8 @@ export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
 export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
 export ERL_CRASH_DUMP="$dir/erl_crash.dump"  # not in the caller's working directory
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+# EBATS_RABBITMQ_ERL_ARGS: extra Erlang VM flags, for trying broker tunables in benchmarks.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${EBATS_RABBITMQ_ERL_ARGS:-}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
