@@ -456,18 +456,17 @@ absl::Status Store::ReleaseTasks(const std::vector<DueRun>& runs,
   decisions->clear();
   EBATS_ASSIGN_OR_RETURN(
       auto release,
-      db_->Prepare("UPDATE tasks SET state = ?1 WHERE id = ?2 AND state IN "
-                   "(?3, ?4, ?5) AND attempts < ?6"));
-  EBATS_ASSIGN_OR_RETURN(
-      auto state,
-      db_->Prepare("SELECT state, attempts FROM tasks WHERE id = ?"));
+      db_->Prepare("UPDATE tasks SET state = ?1 WHERE id = ?2 AND (state IN "
+                   "(?3, ?5) OR (state = ?4 AND (attempts < ?6 OR ?7)))"));
+  EBATS_ASSIGN_OR_RETURN(auto state,
+                         db_->Prepare("SELECT state FROM tasks WHERE id = ?"));
   return InTransaction(*db_, [&]() -> absl::Status {
     for (const DueRun& run : runs) {
       release->Bind(1, int64_t{v1::TASK_STATE_PENDING}).Bind(2, run.task_id);
       release->Bind(3, int64_t{v1::TASK_STATE_SCHEDULED});
       release->Bind(4, int64_t{v1::TASK_STATE_RETRYING});
       release->Bind(5, int64_t{v1::TASK_STATE_RUNNING});
-      release->Bind(6, int64_t{run.attempt});
+      release->Bind(6, int64_t{run.attempt}).Bind(7, int64_t{run.rerun});
       EBATS_RETURN_IF_ERROR(release->Run());
       if (db_->Changes() > 0) {
         decisions->push_back(ReleaseDecision::kRelease);
@@ -477,11 +476,12 @@ absl::Status Store::ReleaseTasks(const std::vector<DueRun>& runs,
       EBATS_ASSIGN_OR_RETURN(bool row, state->Step());
       const auto current = row ? static_cast<v1::TaskState>(state->Int(0))
                                : v1::TASK_STATE_UNSPECIFIED;
-      const bool started = row && state->Int(1) >= run.attempt;
       state->Reset();
+      // RETRYING here: an old copy (see the UPDATE).
       decisions->push_back(current == v1::TASK_STATE_CANCELED ||
                                    current == v1::TASK_STATE_SUCCEEDED ||
-                                   current == v1::TASK_STATE_DEAD || started
+                                   current == v1::TASK_STATE_DEAD ||
+                                   current == v1::TASK_STATE_RETRYING
                                ? ReleaseDecision::kDrop
                                : ReleaseDecision::kRelease);
     }

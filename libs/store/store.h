@@ -45,11 +45,14 @@ enum class ReleaseDecision {
   kDrop,     // canceled, finished, or this run started already: do not send
 };
 
-// A delayed run that has reached the due stage: the task and the attempt
-// its message carries.
+// A delayed run that has reached the due stage: the task, the attempt its
+// message carries, and whether it is a worker's re-run of a delivery that
+// ended without an outcome (classic queues count deliveries this way: see
+// Worker), which runs again on purpose.
 struct DueRun {
   std::string task_id;
   int attempt = 1;
+  bool rerun = false;
 };
 
 class Store {
@@ -98,10 +101,10 @@ class Store {
 
   // For each run, atomically moves a SCHEDULED, RETRYING or RUNNING task to
   // PENDING and says kRelease, or says kDrop for a CANCELED, SUCCEEDED or
-  // DEAD one, and for a run the record has seen start (attempts >= the
-  // run's attempt): that is a copy that came back after its release (the
-  // scheduler stopped before acking it); the run's message is with a worker
-  // and a later attempt has a message of its own. PENDING tasks and ids the
+  // DEAD one, and for an old copy of a task that is RETRYING (attempts >= the
+  // run's attempt, not a re-run): a copy that came back after its release
+  // (the scheduler stopped before acking it) must not bring the retry
+  // forward; the retry has a message of its own. PENDING tasks and ids the
   // store does not know are released (again): at-least-once beats losing a
   // task. One transaction.
   absl::Status ReleaseTasks(const std::vector<DueRun>& runs,

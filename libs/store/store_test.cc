@@ -372,27 +372,28 @@ TEST(StoreTest, ReleaseDropsCanceledAndFinishedTasks) {
 }
 
 // A due copy of a run that comes back after it was released (the scheduler
-// stopped before acking it) is not sent again: that run is with a worker,
-// and its retry must not be brought forward.
-TEST(StoreTest, ReleaseDropsARunThatStartedAlready) {
+// stopped before acking it) must not bring the task's retry forward; a
+// worker's re-run of a run that crashed (classic queues) runs.
+TEST(StoreTest, ReleaseDropsAnOldCopyOfARetryingTask) {
   auto store = OpenMemory();
   std::vector<InsertOutcome> outcomes;
   v1::Task t = NewTask("r");
   t.set_state(v1::TASK_STATE_SCHEDULED);
   ASSERT_TRUE(store->InsertTasks({t}, &outcomes).ok());
   std::vector<ReleaseDecision> decisions;
-  const auto release = [&](int attempt) {
-    EXPECT_TRUE(store->ReleaseTasks({{"r", attempt}}, &decisions).ok());
+  const auto release = [&](int attempt, bool rerun = false) {
+    EXPECT_TRUE(store->ReleaseTasks({{"r", attempt, rerun}}, &decisions).ok());
     return decisions.at(0);
   };
   EXPECT_EQ(release(1), ReleaseDecision::kRelease);
   ASSERT_TRUE(
       store->ApplyResults({Report("r", v1::OUTCOME_STARTED, 1)}, nullptr).ok());
-  EXPECT_EQ(release(1), ReleaseDecision::kDrop);
-  EXPECT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_RUNNING);
+  // Its worker crashed: the re-run copy of attempt 1 runs.
+  EXPECT_EQ(release(1, /*rerun=*/true), ReleaseDecision::kRelease);
   v1::TaskResult retry = Report("r", v1::OUTCOME_RETRY, 1);
   retry.set_retry_due_time_ms(t.publish_time_ms() + 60'000);
   ASSERT_TRUE(store->ApplyResults({retry}, nullptr).ok());
+  ASSERT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_RETRYING);
   EXPECT_EQ(release(1), ReleaseDecision::kDrop);
   EXPECT_EQ(store->GetTask("r")->state(), v1::TASK_STATE_RETRYING);
   // The retry's own message, when it is due.

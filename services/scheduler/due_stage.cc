@@ -127,7 +127,8 @@ void DueStage::Claim(std::vector<Held> batch) {
   std::vector<store::DueRun> runs;
   runs.reserve(batch.size());
   for (const Held& h : batch)
-    runs.push_back({h.task.task_id(), h.task.attempt()});
+    runs.push_back(
+        {h.task.task_id(), h.task.attempt(), h.task.deliveries() > 1});
   std::vector<store::ReleaseDecision> decisions;
   absl::Status status = store_.ReleaseTasks(runs, &decisions);
   if (!status.ok()) {
