@@ -42,7 +42,7 @@ enum class InsertOutcome {
 // What the due stage may do with a task whose due time has come.
 enum class ReleaseDecision {
   kRelease,  // now PENDING (or unknown to the store): publish it
-  kDrop,     // canceled, finished, or this run started already: do not send
+  kDrop,     // canceled, finished, or an old copy of a retrying task
 };
 
 // A delayed run that has reached the due stage: the task, the attempt its

@@ -39,8 +39,10 @@ class RabbitMqNode {
   // Makes this (started) node join `other`'s cluster, resetting its data.
   absl::Status JoinCluster(const RabbitMqNode& other);
   const std::string& node_name() const { return node_name_; }
-  // Runs rabbitmqctl against the node.
-  absl::Status Ctl(const std::vector<std::string>& args);
+  // Runs rabbitmqctl against the node; an error when it fails or runs past
+  // `timeout`.
+  absl::Status Ctl(const std::vector<std::string>& args,
+                   absl::Duration timeout = absl::Seconds(60));
   // Adds a virtual host guest may use; returns its URL. Lets one node hold
   // several independent ebats topologies (e.g. quorum and classic).
   absl::StatusOr<std::string> AddVhost(const std::string& vhost);
