@@ -303,47 +303,32 @@ class Session::Connection {
     return error.status;
   }
 
-  // Sends the acks collected from a batch of commands. Acks below every
-  // still unsettled delivery go as one multiple-ack: on a quorum queue each
-  // basic.ack is a log entry, so this saves the broker work per task. The
-  // rest go one by one.
+  // Sends the acks of a batch of commands. Acks below every still unsettled
+  // delivery go as one multiple-ack: on a quorum queue each basic.ack is a
+  // log entry, so this saves the broker work per task. The rest go one by
+  // one, or wait for the older deliveries (ack_in_delivery_order).
   absl::Status FlushAcks() {
-    if (acks_to_send_.empty()) return absl::OkStatus();
-    std::sort(acks_to_send_.begin(), acks_to_send_.end());
-    for (uint64_t tag : acks_to_send_) unsettled_.erase(tag);
+    if (acked_.empty()) return absl::OkStatus();
     const uint64_t lowest_unsettled =
         unsettled_.empty() ? UINT64_MAX : *unsettled_.begin();
-    if (s_.options_.ack_in_delivery_order) {
-      held_acks_.insert(acks_to_send_.begin(), acks_to_send_.end());
-      acks_to_send_.clear();
-      return SendAcksBelow(lowest_unsettled);
+    auto end = acked_.lower_bound(lowest_unsettled);
+    if (end != acked_.begin()) {
+      const bool several = std::next(acked_.begin()) != end;
+      EBATS_RETURN_IF_ERROR(SendAck(*std::prev(end), several));
+      acked_.erase(acked_.begin(), end);
     }
-    auto first_single = std::lower_bound(acks_to_send_.begin(),
-                                         acks_to_send_.end(), lowest_unsettled);
-    if (first_single - acks_to_send_.begin() > 1) {
-      int rc =
-          amqp_basic_ack(conn_, kPublishChannel, *std::prev(first_single), 1);
-      if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
-    } else {
-      first_single = acks_to_send_.begin();
-    }
-    for (auto it = first_single; it != acks_to_send_.end(); ++it) {
-      int rc = amqp_basic_ack(conn_, kPublishChannel, *it, 0);
-      if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
-    }
-    acks_to_send_.clear();
+    if (s_.options_.ack_in_delivery_order) return absl::OkStatus();
+    return SendAcksOneByOne();
+  }
+
+  absl::Status SendAcksOneByOne() {
+    for (uint64_t tag : acked_) EBATS_RETURN_IF_ERROR(SendAck(tag, false));
+    acked_.clear();
     return absl::OkStatus();
   }
 
-  // Sends the held acks of deliveries older than `tag` (every one of them is
-  // settled) as one ack, multiple when it covers several.
-  absl::Status SendAcksBelow(uint64_t tag) {
-    auto end = held_acks_.lower_bound(tag);
-    if (end == held_acks_.begin()) return absl::OkStatus();
-    const bool several = std::next(held_acks_.begin()) != end;
-    const uint64_t last = *std::prev(end);
-    held_acks_.erase(held_acks_.begin(), end);
-    int rc = amqp_basic_ack(conn_, kPublishChannel, last, several ? 1 : 0);
+  absl::Status SendAck(uint64_t tag, bool multiple) {
+    int rc = amqp_basic_ack(conn_, kPublishChannel, tag, multiple ? 1 : 0);
     if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
     return absl::OkStatus();
   }
@@ -388,8 +373,10 @@ class Session::Connection {
       case Command::Kind::kPublish:
         return PublishNow(command);
       case Command::Kind::kAck:
-        if (command.generation == generation_)
-          acks_to_send_.push_back(command.delivery_tag);
+        if (command.generation == generation_) {
+          unsettled_.erase(command.delivery_tag);
+          acked_.insert(command.delivery_tag);
+        }
         return absl::OkStatus();
       case Command::Kind::kReject: {
         if (command.generation != generation_) return absl::OkStatus();
@@ -679,13 +666,7 @@ class Session::Connection {
     }
     // What finished must not come back: acks held behind a delivery that
     // stays unsettled go now, one by one.
-    if (!blocked_) {
-      for (uint64_t tag : held_acks_) {
-        int rc = amqp_basic_ack(conn_, kPublishChannel, tag, 0);
-        if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, "amqp.Ack");
-      }
-      held_acks_.clear();
-    }
+    if (!blocked_) EBATS_RETURN_IF_ERROR(SendAcksOneByOne());
     return StoppingStatus();
   }
 
@@ -700,12 +681,12 @@ class Session::Connection {
   const uint64_t generation_;
   amqp_connection_state_t conn_;
   uint64_t next_tag_ = 1;
-  // Acks requested by the current batch of commands (see FlushAcks).
-  std::vector<uint64_t> acks_to_send_;
+
   // Deliveries on this connection neither acked nor rejected yet.
   std::set<uint64_t> unsettled_;
-  // Acked, not yet sent (SessionOptions::ack_in_delivery_order).
-  std::set<uint64_t> held_acks_;
+  // Acked and not yet sent: by the current batch of commands, or held
+  // behind an older delivery (see FlushAcks).
+  std::set<uint64_t> acked_;
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, size_t> consumer_index_;
   // While the broker blocks publishing: its reason and the publishes held.
