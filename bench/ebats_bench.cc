@@ -198,6 +198,11 @@ struct RunQuantiles {
     p99.push_back(Percentile(samples, 0.99));
     max.push_back(Percentile(samples, 1.0));
   }
+  // "p50 1.2 ms, p99 3.4 ms, max 5.6 ms" of the last run, for progress logs.
+  std::string Last() const {
+    return absl::StrCat("p50 ", p50.back(), " ms, p99 ", p99.back(),
+                        " ms, max ", max.back(), " ms");
+  }
   // ,"<prefix>p50_ms":{...},"<prefix>p99_ms":{...},"<prefix>max_ms":{...}
   std::string Json(absl::string_view prefix) const {
     return absl::StrCat(",\"", prefix, "p50_ms\":", Stats(p50), ",\"", prefix,
@@ -344,10 +349,8 @@ int BrokerLatency() {
     for (int hop = 0; hop < 2; ++hop) {
       RunQuantiles& q = hop_quantiles[hop];
       q.Add(hops[hop]);
-      std::cerr << "run " << run << ", " << hop + 1 << " hop(s): p50 "
-                << q.p50.back() << " ms, p99 " << q.p99.back() << " ms, max "
-                << q.max.back() << " ms (" << hops[hop].size() << "/" << total
-                << ")\n";
+      std::cerr << "run " << run << ", " << hop + 1 << " hop(s): " << q.Last()
+                << " (" << hops[hop].size() << "/" << total << ")\n";
     }
   }
   std::cout << "{\"scenario\":\"broker_latency\",\"rate\":" << rate
@@ -615,10 +618,8 @@ int Latency() {
     absl::MutexLock lock(&mu);
     total_quantiles.Add(latency_ms);
     after_gateway_quantiles.Add(after_gateway_ms);
-    std::cerr << "run " << run << ": p50 " << total_quantiles.p50.back()
-              << " ms, p99 " << total_quantiles.p99.back() << " ms, max "
-              << total_quantiles.max.back() << " ms (" << latency_ms.size()
-              << "/" << total << ")\n";
+    std::cerr << "run " << run << ": " << total_quantiles.Last() << " ("
+              << latency_ms.size() << "/" << total << ")\n";
   }
   worker.Shutdown(absl::Seconds(5));
   std::cout << "{\"scenario\":\"latency\",\"rate\":" << rate
@@ -652,9 +653,7 @@ int Jitter() {
     }
     quantiles.Add(late_ms);
     late_1ms_per_second.push_back(late_1ms / absl::ToDoubleSeconds(duration));
-    std::cerr << "run " << run << ": p50 " << quantiles.p50.back()
-              << " ms, p99 " << quantiles.p99.back() << " ms, max "
-              << quantiles.max.back() << " ms, " << late_1ms
+    std::cerr << "run " << run << ": " << quantiles.Last() << ", " << late_1ms
               << " wake-ups 1 ms or more late\n";
   }
   std::cout << "{\"scenario\":\"jitter\",\"duration_seconds\":"
@@ -757,13 +756,10 @@ int Lateness() {
     settled_quantiles.Add(settled);
     settled_share.push_back(static_cast<double>(settled.size()) /
                             std::max<size_t>(1, lateness_ms.size()));
-    std::cerr << "run " << run << ": p50 " << quantiles.p50.back()
-              << " ms, p99 " << quantiles.p99.back() << " ms, max "
-              << quantiles.max.back() << " ms (" << lateness_ms.size() << "/"
-              << expected << "); due after creation (" << settled.size()
-              << "): p50 " << settled_quantiles.p50.back() << " ms, p99 "
-              << settled_quantiles.p99.back() << " ms, max "
-              << settled_quantiles.max.back() << " ms\n";
+    std::cerr << "run " << run << ": " << quantiles.Last() << " ("
+              << lateness_ms.size() << "/" << expected
+              << "); due after creation (" << settled.size()
+              << "): " << settled_quantiles.Last() << "\n";
   }
   worker.Shutdown(absl::Seconds(5));
   std::cout << "{\"scenario\":\"lateness\",\"tasks\":" << tasks
