@@ -72,6 +72,11 @@ class DelayTest : public ::testing::Test {
                  ? worker::Result::Retry("later", absl::Milliseconds(300))
                  : worker::Result::Success();
     });
+    worker_->Handle("retry_in_3s", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      return t.attempt == 1 ? worker::Result::Retry("later", absl::Seconds(3))
+                            : worker::Result::Success();
+    });
     worker_->Handle("fail_once", [this](const worker::TaskContext& t) {
       runs_.Record(t);
       return runs_.Count(t.task_id) == 1 ? worker::Result::Fail("permanent")
@@ -299,6 +304,42 @@ TEST_F(DelayTest, ClaimedTaskRunsAfterASchedulerRestart) {
   ASSERT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << done.ShortDebugString();
   ASSERT_EQ(runs_.Count(id), 1u);
   EXPECT_GE(runs_.Of(id)[0], done.due_time_ms());
+}
+
+// The due stage acks in arrival order, so a released task's ack waits behind
+// an older task it still holds. A scheduler killed then gets the released
+// copy back; when that task is already waiting for its retry, the old copy
+// must not run it again before the retry is due (the retry has its own
+// message).
+TEST_F(DelayTest, KilledSchedulerDoesNotBringARetryForward) {
+  // Both go straight to the due stage (under the ladder's 4.096 s unit plus
+  // its 1 s lead): `holder` first, so its delivery is the older one and stays
+  // unsettled until after the kill.
+  const std::string holder = Create("record", 4000);
+  const std::string retried = Create("retry_in_3s", 200);
+  const v1::Task retrying =
+      WaitState(retried, v1::TASK_STATE_RETRYING, absl::Seconds(10));
+  ASSERT_EQ(retrying.state(), v1::TASK_STATE_RETRYING)
+      << retrying.ShortDebugString();
+  ASSERT_TRUE(stack_->Kill("scheduler").ok());
+  const int64_t killed_ms = absl::ToUnixMillis(absl::Now());
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_LT(killed_ms + 500, retrying.due_time_ms())
+      << "killed too late to tell";
+  ASSERT_EQ(runs_.Count(holder), 0u) << "holder released before the kill";
+
+  const v1::Task done = WaitState(retried, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << done.ShortDebugString();
+  EXPECT_EQ(done.attempts(), 2);
+  const std::vector<int64_t> runs = runs_.Of(retried);
+  ASSERT_EQ(runs.size(), 2u) << "the old copy ran it again";
+  EXPECT_GE(runs[1], retrying.due_time_ms())
+      << "retry ran early by " << retrying.due_time_ms() - runs[1];
+  // The holder came back too and ran once, not early.
+  const v1::Task held = WaitState(holder, v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(held.state(), v1::TASK_STATE_SUCCEEDED);
+  ASSERT_EQ(runs_.Count(holder), 1u);
+  EXPECT_GE(runs_.Of(holder)[0], held.due_time_ms());
 }
 
 TEST_F(DelayTest, DelayedTasksSurviveAGracefulBrokerRestart) {
