@@ -365,6 +365,10 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
       thread_local absl::BitGen gen;
       v1::TaskMessage next = task;
       next.set_attempt(run.context.attempt + 1);
+      // The new attempt's first delivery: a count carried over from a
+      // re-run of this attempt would spend the next attempt's delivery
+      // limit and mark its message as a re-run to the due stage.
+      next.clear_deliveries();
       next.set_max_attempts(run.context.max_attempts);
       next.set_due_time_ms(
           now_ms +

@@ -170,6 +170,35 @@ TEST_F(WorkerLibraryTest,
   worker.Shutdown(absl::Seconds(5));
 }
 
+// A retry starts a new attempt at its first delivery, also when it comes
+// from a re-run (classic queues count a crashed attempt's deliveries in the
+// message): the count is per attempt, and the due stage treats a message
+// with a count as a re-run that must run again.
+TEST_F(WorkerLibraryTest, RetryOfAReRunStartsItsDeliveryCountAfresh) {
+  QueueProbe due({domain::kDueQueue}, amqp::SchedulerTopology(kQuorum));
+  ASSERT_TRUE(due.WaitUp());
+  Worker worker(Options("wl_rerun_retry"));
+  worker.Handle("again", [](const TaskContext&) {
+    return Result::Retry("later", absl::Milliseconds(10));
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  v1::TaskMessage task = Task("wl_rerun_retry", "again", "{}");
+  task.set_deliveries(2);
+  Send(task);
+  const auto retries = due.WaitMatching(
+      [&](const amqp::Delivery& d) {
+        auto m = codec::DecodeTask(d);
+        return m.ok() && m->task_id() == task.task_id();
+      },
+      1);
+  ASSERT_EQ(retries.size(), 1u);
+  auto retry = codec::DecodeTask(retries[0]);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->attempt(), 2);
+  EXPECT_EQ(retry->deliveries(), 0);
+  worker.Shutdown(absl::Seconds(5));
+}
+
 TEST_F(WorkerLibraryTest, ExhaustedAttemptsGoDead) {
   testing::DuePath due_path;
   ASSERT_TRUE(due_path.WaitUp());
