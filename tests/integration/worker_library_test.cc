@@ -343,5 +343,74 @@ TEST_F(WorkerLibraryTest, OutcomeDuringABrokerAlarmGoesOutWhenItLifts) {
   worker.Shutdown(absl::Seconds(5));
 }
 
+// A graceful shutdown during a broker alarm cannot get a finished run's
+// outcome confirmed, so it must not wait past its grace period nor ack the
+// task: the delivery returns to the queue (once the broker reads the
+// connection's close) and runs again. At-least-once, never lost.
+TEST_F(WorkerLibraryTest, ShutdownDuringABrokerAlarmLeavesTheTaskToRunAgain) {
+  QueueProbe results({domain::kResultsQueue},
+                     amqp::WorkerTopology(kQuorum, {"wl_alarm_stop"}));
+  ASSERT_TRUE(results.WaitUp());
+  v1::TaskMessage task = Task("wl_alarm_stop", "gated", "{}");
+  Reports first_reports;
+  std::atomic<bool> release{false};
+  std::atomic<int> first_runs{0};
+  std::atomic<bool> blocked{false};
+  Worker first(Options("wl_alarm_stop"));
+  first.Handle("gated", [&](const TaskContext&) {
+    ++first_runs;
+    while (!release.load()) absl::SleepFor(absl::Milliseconds(5));
+    return Result::Success("during the alarm");
+  });
+  first.OnReport(first_reports.Callback());
+  first.OnBrokerBlocked(
+      [&](bool is_blocked, const std::string&) { blocked = is_blocked; });
+  ASSERT_TRUE(first.Start().ok());
+  Send(task);
+  ASSERT_TRUE(WaitFor([&] { return first_runs.load() == 1; }));
+  {
+    ScopedMemoryAlarm alarm;
+    release = true;
+    ASSERT_TRUE(WaitFor([&] { return blocked.load(); }))
+        << "the worker did not hear of the alarm";
+    const absl::Time stop_start = absl::Now();
+    first.Shutdown(absl::Seconds(1));
+    // The grace period and a dropped socket: ~1 s. A close handshake the
+    // broker never reads would time out only after ~10 s.
+    const absl::Duration stop_took = absl::Now() - stop_start;
+    EXPECT_LT(stop_took, absl::Seconds(6))
+        << "shutdown waited on a blocked broker: " << stop_took;
+    EXPECT_TRUE(first_reports.For(task.task_id()).empty())
+        << "settled an outcome the broker never confirmed";
+  }
+  Reports second_reports;
+  std::atomic<int> second_runs{0};
+  Worker second(Options("wl_alarm_stop"));
+  second.Handle("gated", [&](const TaskContext& context) {
+    ++second_runs;
+    EXPECT_EQ(context.task_id, task.task_id());
+    return Result::Success("after the alarm");
+  });
+  second.OnReport(second_reports.Callback());
+  ASSERT_TRUE(second.Start().ok());
+  ASSERT_TRUE(WaitFor([&] {
+    return second_reports.For(task.task_id()).size() == 1;
+  })) << "the task held at shutdown did not come back";
+  EXPECT_EQ(second_reports.For(task.task_id())[0].message, "after the alarm");
+  EXPECT_EQ(first_runs.load(), 1);
+  EXPECT_EQ(second_runs.load(), 1);
+  // The second run's outcome is on the results queue; the first run's may
+  // be too, if the broker read it before blocking (the scheduler settles a
+  // task once whatever it hears twice).
+  auto succeeded_after_alarm = [&](const amqp::Delivery& d) {
+    auto result = codec::DecodeResult(d);
+    return result.ok() && result->task_id() == task.task_id() &&
+           result->message() == "after the alarm";
+  };
+  EXPECT_EQ(results.WaitMatching(succeeded_after_alarm, 1).size(), 1u);
+  EXPECT_TRUE(first_reports.For(task.task_id()).empty());
+  second.Shutdown(absl::Seconds(5));
+}
+
 }  // namespace
 }  // namespace ebats::worker
