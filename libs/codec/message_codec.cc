@@ -1,5 +1,6 @@
 #include "libs/codec/message_codec.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "absl/container/flat_hash_map.h"
@@ -58,6 +59,10 @@ absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery) {
   if (absl::Status s = names::ValidateTaskName(task.task()); !s.ok()) return s;
   if (task.attempt() < 1) task.set_attempt(1);
   return task;
+}
+
+int64_t DeliveryOfAttempt(const v1::TaskMessage& task) {
+  return std::max<int64_t>(task.deliveries(), 1);
 }
 
 amqp::Message EncodeResult(const v1::TaskResult& result) {

@@ -21,6 +21,15 @@ amqp::Message EncodeTask(const v1::TaskMessage& task);
 amqp::Message EncodeDelayed(const v1::TaskMessage& task, int64_t now_ms);
 // INVALID_ARGUMENT when the body is not a TaskMessage with valid names.
 absl::StatusOr<v1::TaskMessage> DecodeTask(const amqp::Delivery& delivery);
+// Classic queues do not count deliveries, so a worker that receives a task
+// again re-publishes it with the count in the message: which delivery of
+// its attempt a message is (1 for the first; a field left 0 also means 1).
+int64_t DeliveryOfAttempt(const v1::TaskMessage& task);
+// A re-published copy of a task whose attempt was delivered before (classic
+// mode): the due stage lets it through only while the attempt is unsettled.
+inline bool IsReRun(const v1::TaskMessage& task) {
+  return DeliveryOfAttempt(task) > 1;
+}
 // A worker report for ebats.results.
 amqp::Message EncodeResult(const v1::TaskResult& result);
 // INVALID_ARGUMENT when the body is not a TaskResult with a task id.

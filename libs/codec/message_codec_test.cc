@@ -137,5 +137,16 @@ TEST(DecodeSchedulerInputTest, RefusesAnEmptyOrInvalidBatch) {
   EXPECT_FALSE(DecodeSchedulerInput(d).ok());
 }
 
+TEST(DeliveryOfAttemptTest, AFirstDeliveryIsNotAReRun) {
+  v1::TaskMessage task;
+  EXPECT_EQ(DeliveryOfAttempt(task), 1);  // the field left unset
+  EXPECT_FALSE(IsReRun(task));
+  task.set_deliveries(1);
+  EXPECT_FALSE(IsReRun(task));
+  task.set_deliveries(2);
+  EXPECT_EQ(DeliveryOfAttempt(task), 2);
+  EXPECT_TRUE(IsReRun(task));
+}
+
 }  // namespace
 }  // namespace ebats::codec

@@ -203,7 +203,7 @@ int64_t Worker::DeliveryNumber(const amqp::Delivery& delivery,
     // Quorum queues count earlier deliveries that ended without an ack.
     return 1 + delivery.IntHeader(kDeliveryCountHeader, 0);
   }
-  return std::max(task.deliveries(), 1) + (delivery.redelivered ? 1 : 0);
+  return codec::DeliveryOfAttempt(task) + (delivery.redelivered ? 1 : 0);
 }
 
 void Worker::Process(amqp::Delivery delivery) {

@@ -128,7 +128,7 @@ void DueStage::Claim(std::vector<Held> batch) {
   runs.reserve(batch.size());
   for (const Held& h : batch)
     runs.push_back(
-        {h.task.task_id(), h.task.attempt(), h.task.deliveries() > 1});
+        {h.task.task_id(), h.task.attempt(), codec::IsReRun(h.task)});
   std::vector<store::ReleaseDecision> decisions;
   absl::Status status = store_.ReleaseTasks(runs, &decisions);
   if (!status.ok()) {
