@@ -83,6 +83,15 @@ absl::Status Database::Exec(absl::string_view sql) {
   return absl::OkStatus();
 }
 
+absl::Status Database::CheckpointWal() {
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr) != SQLITE_OK) {
+    return absl::InternalError(
+        absl::StrCat("store: checkpoint: ", sqlite3_errmsg(db_)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StatementLease> Database::Prepare(absl::string_view sql) {
   auto it = statements_.find(sql);
   if (it != statements_.end()) {

@@ -83,6 +83,10 @@ class Database {
   absl::StatusOr<StatementLease> Prepare(absl::string_view sql);
   // Rows changed by the last write.
   int Changes() const { return sqlite3_changes(db_); }
+  // Copies what the write-ahead log holds into the database file, as far as
+  // it can without waiting for readers or writers (a passive checkpoint).
+  // INTERNAL with SQLite's message when it fails.
+  absl::Status CheckpointWal();
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}

@@ -11,6 +11,7 @@
 #include "libs/domain/dispatch_plan.h"
 #include "libs/domain/registration.h"
 #include "libs/domain/task_state.h"
+#include "spdlog/spdlog.h"
 
 namespace ebats::store {
 namespace {
@@ -110,7 +111,57 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   EBATS_ASSIGN_OR_RETURN(auto db, Database::Open(path));
   std::unique_ptr<Store> store(new Store(std::move(db)));
   EBATS_RETURN_IF_ERROR(store->Init());
+  // In memory (tests) there is no log to copy and no second connection.
+  if (path != ":memory:" && !path.empty()) {
+    EBATS_RETURN_IF_ERROR(store->StartCheckpoints(path));
+  }
   return store;
+}
+
+Store::~Store() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+absl::Status Store::StartCheckpoints(const std::string& path) {
+  EBATS_ASSIGN_OR_RETURN(checkpoint_db_, Database::Open(path));
+  // A connection sees the log only once it has read the database;
+  // until then a checkpoint finds "not in WAL mode" and does nothing.
+  EBATS_RETURN_IF_ERROR(checkpoint_db_->Exec("PRAGMA journal_mode = WAL"));
+  {
+    absl::MutexLock lock(&mu_);
+    // The writer checkpoints only a log past 4096 pages (16 MiB): under
+    // writes without a pause the thread's checkpoints never leave the log
+    // wholly copied between two writes, and only then can it restart. A log
+    // that grew anyway is cut back to 64 MiB when it restarts.
+    EBATS_RETURN_IF_ERROR(
+        db_->Exec("PRAGMA wal_autocheckpoint = 4096; "
+                  "PRAGMA journal_size_limit = 67108864;"));
+  }
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  return absl::OkStatus();
+}
+
+void Store::CheckpointLoop() {
+  constexpr absl::Duration kInterval = absl::Milliseconds(100);
+  bool failing = false;
+  absl::MutexLock lock(&checkpoint_mu_);
+  while (!checkpoint_mu_.AwaitWithTimeout(absl::Condition(&checkpoint_stop_),
+                                          kInterval)) {
+    checkpoint_mu_.Unlock();
+    absl::Status status = checkpoint_db_->CheckpointWal();
+    checkpoint_mu_.Lock();
+    // Once per spell of failures. Nothing is lost meanwhile: the log grows
+    // until writes checkpoint it themselves (at 4096 pages).
+    if (!status.ok() && !failing) {
+      spdlog::warn("{} (writes checkpoint the log themselves meanwhile)",
+                   status.ToString());
+    }
+    failing = !status.ok();
+  }
 }
 
 absl::Status Store::Init() {
