@@ -295,22 +295,32 @@ TEST(StoreTest, SurvivesReopen) {
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
 }
 
-// No write checkpoints the log (see store.h): the store's own thread must
-// copy it into the database file while the store is open, or the log grows
-// for as long as the scheduler runs.
-TEST(StoreTest, CopiesItsLogIntoTheDatabaseFileInTheBackground) {
-  std::string path = ::testing::TempDir() + "/store_checkpoint.db";
+// A path in the test's temp dir with no store (nor log) left there.
+std::string FreshPath(const std::string& name) {
+  std::string path = ::testing::TempDir() + "/" + name;
   for (const char* suffix : {"", "-wal", "-shm"})
     std::remove((path + suffix).c_str());
+  return path;
+}
+
+// Inserts 100 tasks with ids "<prefix>-0".."<prefix>-99" in one batch.
+absl::Status InsertHundred(Store& store, const std::string& prefix) {
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 100; ++i)
+    tasks.push_back(NewTask(absl::StrCat(prefix, "-", i)));
+  std::vector<InsertOutcome> outcomes;
+  return store.InsertTasks(tasks, &outcomes);
+}
+
+// Writes checkpoint the log only past 4096 pages (see store.h): below that
+// the store's own thread must copy it into the database file while the
+// store is open.
+TEST(StoreTest, CopiesItsLogIntoTheDatabaseFileInTheBackground) {
+  const std::string path = FreshPath("store_checkpoint.db");
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  std::vector<InsertOutcome> outcomes;
-  for (int batch = 0; batch < 50; ++batch) {
-    std::vector<v1::Task> tasks;
-    for (int i = 0; i < 100; ++i)
-      tasks.push_back(NewTask(absl::StrCat("cp", batch, "-", i)));
-    ASSERT_TRUE((*store)->InsertTasks(tasks, &outcomes).ok());
-  }
+  for (int batch = 0; batch < 50; ++batch)
+    ASSERT_TRUE(InsertHundred(**store, absl::StrCat("cp", batch)).ok());
   // 5,000 tasks are ~0.7 MB of table and index pages; the file starts
   // at one page.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -329,18 +339,12 @@ TEST(StoreTest, CopiesItsLogIntoTheDatabaseFileInTheBackground) {
 // writer's own checkpoint at 4096 pages bounds it (without, it grew to
 // ~400 MB in 8 s here).
 TEST(StoreTest, LogStaysBoundedUnderWritesWithoutAPause) {
-  std::string path = ::testing::TempDir() + "/store_busy.db";
-  for (const char* suffix : {"", "-wal", "-shm"})
-    std::remove((path + suffix).c_str());
+  const std::string path = FreshPath("store_busy.db");
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  std::vector<InsertOutcome> outcomes;
   std::uintmax_t largest_log = 0;
   for (int batch = 0; batch < 1500; ++batch) {
-    std::vector<v1::Task> tasks;
-    for (int i = 0; i < 100; ++i)
-      tasks.push_back(NewTask(absl::StrCat("busy", batch, "-", i)));
-    ASSERT_TRUE((*store)->InsertTasks(tasks, &outcomes).ok());
+    ASSERT_TRUE(InsertHundred(**store, absl::StrCat("busy", batch)).ok());
     std::error_code error;
     largest_log =
         std::max(largest_log, std::filesystem::file_size(path + "-wal", error));
