@@ -151,8 +151,9 @@ class Store {
  private:
   explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   absl::Status Init();
-  // For a store in a file: turns off the checkpoint in the commit path and
-  // starts the checkpoint thread on a connection of its own.
+  // For a store in a file: leaves the commit path only a backstop checkpoint
+  // (at 4096 pages) and starts the checkpoint thread on a connection of its
+  // own.
   absl::Status StartCheckpoints(const std::string& path);
   void CheckpointLoop();
   absl::StatusOr<v1::Task> GetTaskLocked(absl::string_view task_id)
