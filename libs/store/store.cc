@@ -119,11 +119,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 }
 
 Store::~Store() {
-  {
-    absl::MutexLock lock(&checkpoint_mu_);
-    checkpoint_stop_ = true;
-  }
-  if (checkpointer_.joinable()) checkpointer_.join();
+  if (!checkpointer_.joinable()) return;
+  checkpoint_stop_.Notify();
+  checkpointer_.join();
 }
 
 absl::Status Store::StartCheckpoints(const std::string& path) {
@@ -148,12 +146,8 @@ absl::Status Store::StartCheckpoints(const std::string& path) {
 void Store::CheckpointLoop() {
   constexpr absl::Duration kInterval = absl::Milliseconds(100);
   bool failing = false;
-  absl::MutexLock lock(&checkpoint_mu_);
-  while (!checkpoint_mu_.AwaitWithTimeout(absl::Condition(&checkpoint_stop_),
-                                          kInterval)) {
-    checkpoint_mu_.Unlock();
+  while (!checkpoint_stop_.WaitForNotificationWithTimeout(kInterval)) {
     absl::Status status = checkpoint_db_->CheckpointWal();
-    checkpoint_mu_.Lock();
     // Once per spell of failures. Nothing is lost meanwhile: the log grows
     // until writes checkpoint it themselves (at 4096 pages).
     if (!status.ok() && !failing) {

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "ebats/v1/messages.pb.h"
 #include "ebats/v1/types.pb.h"
 #include "libs/store/sqlite_db.h"
@@ -164,8 +165,7 @@ class Store {
 
   // Used only by checkpointer_.
   std::unique_ptr<Database> checkpoint_db_;
-  absl::Mutex checkpoint_mu_;
-  bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  absl::Notification checkpoint_stop_;
   std::thread checkpointer_;
 };
 
