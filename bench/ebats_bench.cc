@@ -55,6 +55,9 @@ ABSL_FLAG(int, clients, 8, "concurrent gRPC callers creating tasks");
 ABSL_FLAG(int, concurrency, 8, "worker handlers");
 ABSL_FLAG(int, prefetch, 0,
           "worker prefetch; 0 = the worker library's default");
+ABSL_FLAG(absl::Duration, report_start_after, absl::Milliseconds(100),
+          "worker's STARTED report for runs longer than this (as shipped); "
+          "0 = every run, inf = none");
 ABSL_FLAG(int, events, 200000, "events for throughput and fanout");
 ABSL_FLAG(int, batch, 0,
           "events per PublishEvents call; 0 = unary PublishEvent");
@@ -234,6 +237,7 @@ worker::WorkerOptions BenchWorkerOptions(const std::string& topic) {
   options.topics = {topic};
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
+  options.report_start_after = absl::GetFlag(FLAGS_report_start_after);
   return options;
 }
 
@@ -692,13 +696,7 @@ int Lateness() {
   std::vector<double> lateness_ms;
   std::vector<int64_t> due_ms;  // of the same task as lateness_ms[i]
   std::atomic<int> early{0};
-  worker::WorkerOptions options;
-  options.brokers = *amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url));
-  options.queue_type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
-  options.topics = {"bench_delay"};
-  options.concurrency = absl::GetFlag(FLAGS_concurrency);
-  options.prefetch = absl::GetFlag(FLAGS_prefetch);
-  worker::Worker worker(options);
+  worker::Worker worker(BenchWorkerOptions("bench_delay"));
   worker.Handle("noop", [&](const worker::TaskContext& task) {
     const double late = static_cast<double>(absl::GetCurrentTimeNanos() / 1000 -
                                             task.due_time_ms * 1000) /

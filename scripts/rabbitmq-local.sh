@@ -74,7 +74,13 @@ CONF
       sleep 0.1
     done
     [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    # epmd refuses -kill while a node is still registered (one halting a
+    # moment longer than its pid, or a CLI's): retry until it is gone.
+    for _ in $(seq 1 100); do
+      epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+      epmd -port "$ERL_EPMD_PORT" -names >/dev/null 2>&1 || break
+      sleep 0.1
+    done
     ;;
   *)
     echo "usage: rabbitmq-local.sh start|stop DIR [AMQP_PORT]" >&2

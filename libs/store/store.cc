@@ -473,7 +473,8 @@ absl::Status Store::ApplyResults(const std::vector<v1::TaskResult>& results,
       finished->Bind(10, int64_t{v1::TASK_STATE_CANCELED});
       finished->Bind(
           11, state == v1::TASK_STATE_RETRYING ? r.retry_due_time_ms() : 0);
-      const bool counts_run = merged.erase({r.task_id(), r.attempt()}) > 0;
+      const bool counts_run =
+          merged.erase({r.task_id(), r.attempt()}) > 0 || r.start_unreported();
       // A STARTED after this outcome belongs to another run.
       outcomes.erase({r.task_id(), r.attempt()});
       finished->Bind(12, int64_t{counts_run ? 1 : 0});

@@ -134,6 +134,37 @@ TEST(StoreTest, ResultsMoveTheStateForward) {
   EXPECT_EQ(unknown, 1);
 }
 
+// A run shorter than the worker's start-report delay has no STARTED: its
+// outcome says so and counts the run itself, once, whatever else arrives.
+TEST(StoreTest, AnOutcomeWithAnUnreportedStartCountsItsRun) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("t1")}, &outcomes).ok());
+  v1::TaskResult retry = Report(v1::OUTCOME_RETRY);
+  retry.set_retry_due_time_ms(2000);
+  retry.set_start_unreported(true);
+  ASSERT_TRUE(store->ApplyResults({retry}, nullptr).ok());
+  auto task = store->GetTask("t1");
+  ASSERT_TRUE(task.ok());
+  EXPECT_EQ(task->state(), v1::TASK_STATE_RETRYING);
+  EXPECT_EQ(task->runs(), 1);
+  EXPECT_EQ(task->start_time_ms(), 1005);
+  EXPECT_EQ(task->worker_id(), "w1");
+
+  // The next attempt ran long enough to be reported STARTED: one more run.
+  v1::TaskResult done = Report(v1::OUTCOME_SUCCEEDED, 2, 2003);
+  ASSERT_TRUE(
+      store->ApplyResults({Report(v1::OUTCOME_STARTED, 2, 2003)}, nullptr)
+          .ok());
+  ASSERT_TRUE(store->ApplyResults({done}, nullptr).ok());
+  task = store->GetTask("t1");
+  ASSERT_TRUE(task.ok());
+  EXPECT_EQ(task->state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(task->attempts(), 2);
+  EXPECT_EQ(task->runs(), 2);
+  EXPECT_EQ(task->lateness_ms(), 3);
+}
+
 // The store folds a run's STARTED and outcome into one UPDATE when they
 // arrive together; the record must be what one-by-one reports give.
 TEST(StoreTest, ReportsInOneBatchRecordWhatTheyDoOneByOne) {

@@ -190,6 +190,12 @@ struct Worker::Run {
   std::atomic<bool> finished{false};
   // Not run: over the delivery limit.
   bool poisoned = false;
+  // A STARTED report, when there is one, reaches the report batcher before
+  // the outcome: a STARTED applied after a retry outcome would show the
+  // RETRYING task as RUNNING.
+  absl::Mutex report_mu;
+  bool start_reported ABSL_GUARDED_BY(report_mu) = false;
+  bool outcome_reported ABSL_GUARDED_BY(report_mu) = false;
 };
 
 // Set by quorum queues on a redelivery: earlier deliveries without an ack.
@@ -275,12 +281,7 @@ void Worker::Process(amqp::Delivery delivery) {
   metrics_.Started(task.topic(),
                    absl::Milliseconds(run->start_ms - task.publish_time_ms()),
                    absl::Milliseconds(run->start_ms - task.due_time_ms()));
-  if (options_.report_start) {
-    v1::TaskResult started = BaseResult(*run);
-    started.set_outcome(v1::OUTCOME_STARTED);
-    // Informational: the final report supersedes it, so nobody waits for it.
-    reports_->Add(std::move(started), [](absl::Status) {});
-  }
+  if (options_.report_start_after <= absl::ZeroDuration()) ReportStart(*run);
   {
     absl::MutexLock lock(&running_mu_);
     running_.insert(run);
@@ -302,6 +303,7 @@ void Worker::Process(amqp::Delivery delivery) {
 void Worker::WatchdogLoop() {
   for (;;) {
     std::vector<std::shared_ptr<Run>> expired;
+    std::vector<std::shared_ptr<Run>> long_runs;
     {
       absl::MutexLock lock(&running_mu_);
       if (running_mu_.AwaitWithTimeout(absl::Condition(&watchdog_stop_),
@@ -310,10 +312,16 @@ void Worker::WatchdogLoop() {
       }
       const int64_t now_us = options_.clock->NowUs();
       for (const auto& run : running_) {
-        if (now_us >= run->deadline_us && !run->finished.exchange(true))
+        if (now_us >= run->deadline_us && !run->finished.exchange(true)) {
           expired.push_back(run);
+        } else if (absl::Microseconds(now_us - run->start_us) >=
+                   options_.report_start_after) {
+          long_runs.push_back(run);
+        }
       }
     }
+    // Runs already reported return at once: a few per thread at most.
+    for (const auto& run : long_runs) ReportStart(*run);
     for (const auto& run : expired) {
       const int64_t limit_ms = (run->deadline_us - run->start_us) / 1000;
       spdlog::warn(
@@ -337,7 +345,17 @@ v1::TaskResult Worker::BaseResult(const Run& run) const {
   return result;
 }
 
-void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
+void Worker::ReportStart(Run& run) {
+  absl::MutexLock lock(&run.report_mu);
+  if (run.start_reported || run.outcome_reported) return;
+  run.start_reported = true;
+  v1::TaskResult started = BaseResult(run);
+  started.set_outcome(v1::OUTCOME_STARTED);
+  // Informational: the final report supersedes it, so nobody waits for it.
+  reports_->Add(std::move(started), [](absl::Status) {});
+}
+
+void Worker::Finish(Run& run, const Result& outcome, bool timed_out) {
   const v1::TaskMessage& task = run.task;
   const int64_t now_ms = options_.clock->NowMs();
   const int64_t time_used_us = options_.clock->NowUs() - run.start_us;
@@ -349,6 +367,12 @@ void Worker::Finish(const Run& run, const Result& outcome, bool timed_out) {
   result.set_finish_time_ms(now_ms);
   result.set_time_used_us(time_used_us);
   result.set_message(outcome.message());
+  {
+    absl::MutexLock lock(&run.report_mu);
+    run.outcome_reported = true;
+    // A poisoned task did not run: there is no run to count.
+    result.set_start_unreported(!run.start_reported && !run.poisoned);
+  }
 
   std::vector<amqp::Message> messages;
   if (run.poisoned) {

@@ -66,9 +66,13 @@ struct WorkerOptions {
   std::string scheduler_token;
   // Metrics go here; null: a private registry.
   std::shared_ptr<prometheus::Registry> registry;
-  // Publish an informational STARTED report for each run, so the store shows
-  // RUNNING tasks.
-  bool report_start = true;
+  // A run still going after this long gets an informational STARTED report,
+  // so the store shows the task RUNNING (and on which worker) while it runs.
+  // A shorter run sends none: its outcome carries the start and counts the
+  // run, saving a broker message (a quorum log entry) per short task.
+  // Checked every 20 ms. Zero: report every start at once; an infinite
+  // duration: never.
+  absl::Duration report_start_after = absl::Milliseconds(100);
   // Longest run of a task whose retry policy sets no timeout. A run over its
   // timeout counts as a retry (reason "timeout" when attempts run out). The
   // handler cannot be interrupted: it keeps its pool thread until it
@@ -136,8 +140,10 @@ class Worker {
   int64_t DeliveryNumber(const amqp::Delivery& delivery,
                          const v1::TaskMessage& task) const;
   Result RunHandler(const TaskContext& context);
+  // Sends the run's STARTED report unless it was sent or its outcome was.
+  void ReportStart(Run& run);
   // Reports `outcome` of `run` (retry or dead-letter messages included).
-  void Finish(const Run& run, const Result& outcome, bool timed_out);
+  void Finish(Run& run, const Result& outcome, bool timed_out);
   v1::TaskResult BaseResult(const Run& run) const;
   // Finishes runs that exceed their timeout.
   void WatchdogLoop();

@@ -24,6 +24,10 @@ ABSL_FLAG(int, concurrency, 4, "handlers running at once");
 ABSL_FLAG(int, prefetch, 0,
           "unacked tasks held per topic; 0 = 32 x concurrency (deep enough "
           "for short tasks; use ~2 x concurrency for long ones)");
+ABSL_FLAG(absl::Duration, report_start_after, absl::Milliseconds(100),
+          "a run still going after this long is reported STARTED (the store "
+          "shows it RUNNING); shorter runs report only their outcome; 0 = "
+          "report every start, inf = never");
 ABSL_FLAG(std::string, scheduler,
           ebats::EnvOr("EBATS_SCHEDULER_ADDR", "127.0.0.1:7402"),
           "scheduler gRPC address to register with; empty = none "
@@ -66,6 +70,7 @@ int main(int argc, char** argv) {
       absl::StrSplit(absl::GetFlag(FLAGS_topics), ',', absl::SkipWhitespace());
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
+  options.report_start_after = absl::GetFlag(FLAGS_report_start_after);
   options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
   options.scheduler_tls = security->client;
   options.scheduler_token = security->token;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -52,6 +53,17 @@ std::vector<pid_t> StartedFrom(const std::string& dir) {
   }
   closedir(proc);
   return pids;
+}
+
+// " pid: command line" for each of `pids`.
+std::string CommandLines(const std::vector<pid_t>& pids) {
+  std::string out;
+  for (pid_t pid : pids) {
+    std::string cmdline = ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    absl::StrAppend(&out, " ", pid, ": ", cmdline, ";");
+  }
+  return out;
 }
 
 // An AMQP port whose next two (Erlang distribution, epmd) are free too.
@@ -109,7 +121,7 @@ TEST_F(UpScriptTest, ShowsTasksRunningAndCtrlCStopsEverything) {
   // Nothing it started is left: services, RabbitMQ, epmd.
   EXPECT_TRUE(
       WaitFor([&] { return StartedFrom(dir_).empty(); }, absl::Seconds(30)))
-      << StartedFrom(dir_).size() << " processes left";
+      << "left running:" << CommandLines(StartedFrom(dir_));
   // The worker stopped first, so it could still leave the scheduler's list.
   const std::string worker = ReadFile(dir_ + "/logs/worker.log");
   EXPECT_TRUE(absl::StrContains(worker, "worker: stopped")) << worker;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/broker_names.h"
@@ -116,6 +117,65 @@ TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
   ASSERT_EQ(reported.size(), 1u);
   EXPECT_EQ(codec::DecodeResult(reported[0])->worker_id(), worker.id());
   EXPECT_EQ(runs.load(), 1);
+  worker.Shutdown(absl::Seconds(5));
+}
+
+// Every report on the results queue for `task_id`, in arrival order.
+std::vector<v1::TaskResult> ReportsOf(QueueProbe& results,
+                                      const std::string& task_id) {
+  std::vector<v1::TaskResult> out;
+  for (const amqp::Delivery& d :
+       results.Matching([](const amqp::Delivery&) { return true; })) {
+    auto batch = codec::DecodeResults(d);
+    if (!batch.ok()) continue;
+    for (v1::TaskResult& r : *batch) {
+      if (r.task_id() == task_id) out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+TEST_F(WorkerLibraryTest, OnlyARunPastTheStartDelayIsReportedStarted) {
+  QueueProbe results({domain::kResultsQueue},
+                     amqp::WorkerTopology(kQuorum, {"wl_started"}));
+  ASSERT_TRUE(results.WaitUp());
+  WorkerOptions options = Options("wl_started");
+  options.report_start_after = absl::Milliseconds(200);
+  Worker worker(options);
+  absl::Notification release;
+  worker.Handle("quick", [](const TaskContext&) { return Result::Success(); });
+  worker.Handle("slow", [&](const TaskContext&) {
+    release.WaitForNotificationWithTimeout(absl::Seconds(20));
+    return Result::Retry("again");
+  });
+  ASSERT_TRUE(worker.Start().ok());
+
+  v1::TaskMessage quick = Task("wl_started", "quick", "{}");
+  v1::TaskMessage slow = Task("wl_started", "slow", "{}");
+  Send(quick);
+  Send(slow);
+  // The slow run is reported STARTED while it runs.
+  ASSERT_TRUE(
+      WaitFor([&] { return !ReportsOf(results, slow.task_id()).empty(); }));
+  std::vector<v1::TaskResult> slow_reports = ReportsOf(results, slow.task_id());
+  EXPECT_EQ(slow_reports[0].outcome(), v1::OUTCOME_STARTED);
+  EXPECT_EQ(slow_reports[0].worker_id(), worker.id());
+  release.Notify();
+  ASSERT_TRUE(
+      WaitFor([&] { return ReportsOf(results, slow.task_id()).size() == 2; }));
+  slow_reports = ReportsOf(results, slow.task_id());
+  EXPECT_EQ(slow_reports[1].outcome(), v1::OUTCOME_RETRY);
+  EXPECT_FALSE(slow_reports[1].start_unreported());  // its STARTED counted it
+
+  // The quick run: its outcome alone, carrying the start and the run.
+  ASSERT_TRUE(
+      WaitFor([&] { return !ReportsOf(results, quick.task_id()).empty(); }));
+  std::vector<v1::TaskResult> quick_reports =
+      ReportsOf(results, quick.task_id());
+  ASSERT_EQ(quick_reports.size(), 1u);
+  EXPECT_EQ(quick_reports[0].outcome(), v1::OUTCOME_SUCCEEDED);
+  EXPECT_TRUE(quick_reports[0].start_unreported());
+  EXPECT_GT(quick_reports[0].start_time_ms(), 0);
   worker.Shutdown(absl::Seconds(5));
 }
 
