@@ -191,11 +191,11 @@ struct Worker::Run {
   // Not run: over the delivery limit.
   bool poisoned = false;
   // A STARTED report, when there is one, reaches the report batcher before
-  // the outcome: a STARTED applied after a retry outcome would show the
-  // RETRYING task as RUNNING.
+  // the outcome (a STARTED applied after a retry outcome would show the
+  // RETRYING task as RUNNING): it is sent under this mutex, and only while
+  // `finished` is unset; the outcome reads start_reported under it.
   absl::Mutex report_mu;
   bool start_reported ABSL_GUARDED_BY(report_mu) = false;
-  bool outcome_reported ABSL_GUARDED_BY(report_mu) = false;
 };
 
 // Set by quorum queues on a redelivery: earlier deliveries without an ack.
@@ -347,7 +347,7 @@ v1::TaskResult Worker::BaseResult(const Run& run) const {
 
 void Worker::ReportStart(Run& run) {
   absl::MutexLock lock(&run.report_mu);
-  if (run.start_reported || run.outcome_reported) return;
+  if (run.start_reported || run.finished.load()) return;
   run.start_reported = true;
   v1::TaskResult started = BaseResult(run);
   started.set_outcome(v1::OUTCOME_STARTED);
@@ -368,8 +368,8 @@ void Worker::Finish(Run& run, const Result& outcome, bool timed_out) {
   result.set_time_used_us(time_used_us);
   result.set_message(outcome.message());
   {
+    // `finished` is set (a poisoned run never had a STARTED to send).
     absl::MutexLock lock(&run.report_mu);
-    run.outcome_reported = true;
     // A poisoned task did not run: there is no run to count.
     result.set_start_unreported(!run.start_reported && !run.poisoned);
   }

@@ -140,7 +140,7 @@ class Worker {
   int64_t DeliveryNumber(const amqp::Delivery& delivery,
                          const v1::TaskMessage& task) const;
   Result RunHandler(const TaskContext& context);
-  // Sends the run's STARTED report unless it was sent or its outcome was.
+  // Sends the run's STARTED report unless it was sent or the run finished.
   void ReportStart(Run& run);
   // Reports `outcome` of `run` (retry or dead-letter messages included).
   void Finish(Run& run, const Result& outcome, bool timed_out);
