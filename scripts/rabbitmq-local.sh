@@ -31,6 +31,18 @@ export ERL_CRASH_DUMP="$dir/erl_crash.dump"  # not in the caller's working direc
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${EBATS_RABBITMQ_ERL_ARGS:-}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Stops the epmd `start` ran (an epmd from before these scripts kept its
+# pid: ask it to go).
+stop_epmd() {
+  local epmd_pid
+  epmd_pid="$(cat "$dir/epmd.pid" 2>/dev/null || true)"
+  if [[ -n $epmd_pid ]]; then
+    kill "$epmd_pid" 2>/dev/null || true
+    rm -f "$dir/epmd.pid"
+  else
+    epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+  fi
+}
 
 case "$cmd" in
   start)
@@ -45,6 +57,14 @@ log.console = false
 log.file.level = warning
 CONF
     echo "[]." >"$dir/enabled_plugins"
+    # Our own epmd, whose pid we keep (as the test harness does): the one
+    # the node would start is a daemon that `epmd -kill` refuses to stop
+    # while any node is still registered with it.
+    if ! port_open "$ERL_EPMD_PORT"; then
+      setsid epmd -port "$ERL_EPMD_PORT" >"$dir/epmd.log" 2>&1 </dev/null &
+      echo $! >"$dir/epmd.pid"
+      for _ in $(seq 1 50); do port_open "$ERL_EPMD_PORT" && break; sleep 0.1; done
+    fi
     setsid "$bin/rabbitmq-server" >"$dir/server.log" 2>&1 </dev/null &
     server=$!
     for _ in $(seq 1 600); do
@@ -53,6 +73,7 @@ CONF
       if ! kill -0 "$server" 2>/dev/null; then
         echo "rabbitmq-local: node exited at start-up; $dir/server.log ends:" >&2
         tail -n 5 "$dir/server.log" >&2
+        stop_epmd
         exit 1
       fi
       if port_open "$port" &&
@@ -74,13 +95,7 @@ CONF
       sleep 0.1
     done
     [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-    # epmd refuses -kill while a node is still registered (one halting a
-    # moment longer than its pid, or a CLI's): retry until it is gone.
-    for _ in $(seq 1 100); do
-      epmd -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
-      epmd -port "$ERL_EPMD_PORT" -names >/dev/null 2>&1 || break
-      sleep 0.1
-    done
+    stop_epmd
     ;;
   *)
     echo "usage: rabbitmq-local.sh start|stop DIR [AMQP_PORT]" >&2
