@@ -282,8 +282,14 @@ TEST_F(WorkerLibraryTest, ExhaustedAttemptsGoDead) {
 TEST_F(WorkerLibraryTest, RunPastItsTimeoutIsRetriedThenDeadWithReasonTimeout) {
   testing::DuePath due_path;
   ASSERT_TRUE(due_path.WaitUp());
+  QueueProbe results({domain::kResultsQueue},
+                     amqp::WorkerTopology(kQuorum, {"wl_timeout"}));
+  ASSERT_TRUE(results.WaitUp());
   Reports reports;
-  Worker worker(Options("wl_timeout"));
+  WorkerOptions options = Options("wl_timeout");
+  // Longer than the timeout: each run ends before its start is reported.
+  options.report_start_after = absl::Milliseconds(500);
+  Worker worker(options);
   std::atomic<bool> release{false};
   worker.Handle("stuck", [&](const TaskContext&) {
     // Stuck far beyond the 100 ms timeout; released at the end of the test.
@@ -305,6 +311,19 @@ TEST_F(WorkerLibraryTest, RunPastItsTimeoutIsRetriedThenDeadWithReasonTimeout) {
   EXPECT_TRUE(r[0].dead_reason.empty());
   EXPECT_EQ(r[1].attempt, 2);
   EXPECT_EQ(r[1].dead_reason, "timeout");
+  // Both outcomes count their runs themselves, and the stuck handlers, still
+  // running past the start delay, send no STARTED after their outcomes.
+  ASSERT_TRUE(
+      WaitFor([&] { return ReportsOf(results, task.task_id()).size() == 2; }));
+  const absl::Time past_start_delay =
+      absl::FromUnixMillis(
+          ReportsOf(results, task.task_id())[1].start_time_ms()) +
+      absl::Milliseconds(800);
+  WaitFor([&] { return absl::Now() > past_start_delay; });
+  for (const v1::TaskResult& result : ReportsOf(results, task.task_id())) {
+    EXPECT_NE(result.outcome(), v1::OUTCOME_STARTED);
+    EXPECT_TRUE(result.start_unreported());
+  }
   release = true;
   worker.Shutdown(absl::Seconds(5));
   // The stuck runs' late results were dropped, not reported.
