@@ -313,9 +313,16 @@ TEST(StoreTest, ListTasksByEventTopicAndDeadState) {
   EXPECT_EQ(ids(dead), expected([](int i) { return i % 3 == 0 && i > 0; }));
 }
 
+// A path in the test's temp dir with no store (nor log) left there.
+std::string FreshPath(const std::string& name) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::remove((path + suffix).c_str());
+  return path;
+}
+
 TEST(StoreTest, SurvivesReopen) {
-  std::string path = ::testing::TempDir() + "/store_reopen.db";
-  std::remove(path.c_str());
+  const std::string path = FreshPath("store_reopen.db");
   {
     auto store = Store::Open(path);
     ASSERT_TRUE(store.ok());
@@ -324,14 +331,6 @@ TEST(StoreTest, SurvivesReopen) {
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok());
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
-}
-
-// A path in the test's temp dir with no store (nor log) left there.
-std::string FreshPath(const std::string& name) {
-  std::string path = ::testing::TempDir() + "/" + name;
-  for (const char* suffix : {"", "-wal", "-shm"})
-    std::remove((path + suffix).c_str());
-  return path;
 }
 
 // Inserts 100 tasks with ids "<prefix>-0".."<prefix>-99" in one batch.
@@ -385,8 +384,7 @@ TEST(StoreTest, LogStaysBoundedUnderWritesWithoutAPause) {
 }
 
 TEST(StoreTest, OpensAStoreFromBeforeWorkersReportedTasksInFlight) {
-  std::string path = ::testing::TempDir() + "/store_old_workers.db";
-  std::remove(path.c_str());
+  const std::string path = FreshPath("store_old_workers.db");
   {
     auto db = Database::Open(path);
     ASSERT_TRUE(db.ok());
