@@ -27,6 +27,12 @@ bool IsTimeOrdered(absl::string_view id) {
   return id.size() == kTimePrefix + 20 && id[kTimePrefix - 1] == '-';
 }
 
+bool IsLowerHex(absl::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 }  // namespace
 
 std::string NewRandomId() {
@@ -44,6 +50,16 @@ std::string NewTimeOrderedId(int64_t now_ms) {
                 absl::kZeroPad12),
       "-", absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16),
       absl::Hex(absl::Uniform<uint32_t>(gen) & 0xffffU, absl::kZeroPad4));
+}
+
+std::optional<int64_t> TimeOfId(absl::string_view id) {
+  if (!IsTimeOrdered(id)) return std::nullopt;
+  const absl::string_view time = id.substr(0, kTimePrefix - 1);
+  if (!IsLowerHex(time) || !IsLowerHex(id.substr(kTimePrefix)))
+    return std::nullopt;
+  int64_t ms = 0;
+  for (char c : time) ms = ms * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+  return ms;
 }
 
 std::string EventIdFromKey(absl::string_view idempotency_key) {

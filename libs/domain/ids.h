@@ -3,6 +3,7 @@
 #define EBATS_LIBS_DOMAIN_IDS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -19,6 +20,11 @@ std::string NewRandomId();
 // them to its indexes: inserting random ids at random places in indexes of a
 // few hundred thousand entries cost it about 3 times as much. Thread-safe.
 std::string NewTimeOrderedId(int64_t now_ms);
+
+// The time (Unix ms) a time-ordered id was made: NewTimeOrderedId's ids and
+// the task ids TaskIdFor makes from them. nullopt for an id of any other
+// form (random, digest), which carries no time.
+std::optional<int64_t> TimeOfId(absl::string_view id);
 
 // The event id for an idempotency key: the same key always gives the same
 // id, on any gateway replica, so the scheduler can drop duplicates.

@@ -56,5 +56,19 @@ TEST(IdsTest, OtherEventIdsKeepTheDigestForm) {
   EXPECT_EQ(keyed.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
+TEST(IdsTest, TimeOfIdReadsTheTimeOfTimeOrderedIdsOnly) {
+  const int64_t ms = 1700000000123;
+  const std::string event = NewTimeOrderedId(ms);
+  EXPECT_EQ(TimeOfId(event), ms);
+  EXPECT_EQ(TimeOfId(TaskIdFor(event, "demo", "t")), ms);
+  EXPECT_EQ(TimeOfId(NewTimeOrderedId(0)), 0);
+  EXPECT_EQ(TimeOfId(NewRandomId()), std::nullopt);
+  EXPECT_EQ(TimeOfId(TaskIdFor("e", "demo", "t")), std::nullopt);
+  EXPECT_EQ(TimeOfId("nope"), std::nullopt);
+  // The right length and dash, but not hex.
+  EXPECT_EQ(TimeOfId("0198c0c3e0aX-5f0e4c2b9d8a7f6e1c3b"), std::nullopt);
+  EXPECT_EQ(TimeOfId("018bcfe56800-5f0e4c2b9d8a7f6e1cZb"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ebats::domain

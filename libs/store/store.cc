@@ -257,7 +257,7 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
   EBATS_ASSIGN_OR_RETURN(
       auto dispatched,
       db_->Prepare("SELECT dispatch_time_ms FROM tasks WHERE id = ?"));
-  return InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
     for (const v1::Task& t : tasks) {
       insert->Bind(1, t.id())
           .Bind(2, t.event_id())
@@ -281,6 +281,11 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
     }
     return absl::OkStatus();
   });
+  if (status.ok() && std::count(outcomes->begin(), outcomes->end(),
+                                InsertOutcome::kInserted) > 0) {
+    ++inserts_;
+  }
+  return status;
 }
 
 absl::Status Store::KeyGenerations(
@@ -335,6 +340,21 @@ absl::Status Store::MarkDispatched(const std::vector<std::string>& task_ids,
 absl::StatusOr<v1::Task> Store::GetTask(absl::string_view task_id) {
   absl::MutexLock lock(&mu_);
   return GetTaskLocked(task_id);
+}
+
+absl::StatusOr<v1::Task> Store::AwaitTask(absl::string_view task_id,
+                                          absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    absl::StatusOr<v1::Task> task = GetTaskLocked(task_id);
+    if (!absl::IsNotFound(task.status())) return task;
+    const uint64_t seen = inserts_;
+    auto inserted = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return inserts_ != seen;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&inserted), deadline))
+      return task;
+  }
 }
 
 absl::StatusOr<v1::Task> Store::GetTaskLocked(absl::string_view task_id) {

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "ebats/v1/messages.pb.h"
 #include "ebats/v1/types.pb.h"
 #include "libs/store/sqlite_db.h"
@@ -102,6 +103,11 @@ class Store {
                               int64_t now_ms);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Task> GetTask(absl::string_view task_id);
+  // GetTask that waits for an unknown task to be recorded: it looks again
+  // after every InsertTasks that adds a task, and says NOT_FOUND once
+  // `deadline` has passed.
+  absl::StatusOr<v1::Task> AwaitTask(absl::string_view task_id,
+                                     absl::Time deadline);
   // Newest first. page_size is clamped to 1..1000 (0 = 100). INVALID_ARGUMENT
   // for a malformed page token.
   absl::StatusOr<TaskPage> ListTasks(const TaskFilter& filter, int page_size,
@@ -162,6 +168,8 @@ class Store {
 
   absl::Mutex mu_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  // Bumped by every InsertTasks that adds a task; AwaitTask waits for it.
+  uint64_t inserts_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Used only by checkpointer_.
   std::unique_ptr<Database> checkpoint_db_;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -92,6 +94,33 @@ TEST(StoreTest, InsertTasksReportsExistingAndDispatched) {
   EXPECT_EQ(outcomes,
             (std::vector<InsertOutcome>{InsertOutcome::kExistsDispatched,
                                         InsertOutcome::kExistsNotDispatched}));
+}
+
+TEST(StoreTest, AwaitTaskFindsATaskRecordedWhileItWaits) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(store->InsertTasks({NewTask("known")}, &outcomes).ok());
+  EXPECT_EQ(store->AwaitTask("known", absl::InfinitePast())->id(), "known");
+
+  // Another task's insert wakes the waiter, which keeps waiting for its own.
+  std::thread inserter([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    std::vector<InsertOutcome> ignored;
+    EXPECT_TRUE(store->InsertTasks({NewTask("other")}, &ignored).ok());
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_TRUE(store->InsertTasks({NewTask("late")}, &ignored).ok());
+  });
+  auto late = store->AwaitTask("late", absl::Now() + absl::Seconds(30));
+  inserter.join();
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->state(), v1::TASK_STATE_PENDING);
+
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(absl::IsNotFound(
+      store->AwaitTask("never", start + absl::Milliseconds(100)).status()));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(100));
+  EXPECT_TRUE(absl::IsNotFound(
+      store->AwaitTask("never", absl::InfinitePast()).status()));
 }
 
 TEST(StoreTest, GetTaskKeepsParamsByteExact) {

@@ -1,6 +1,10 @@
 #include "services/scheduler/scheduler_service.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/dispatch_plan.h"
 #include "libs/domain/ids.h"
@@ -79,7 +83,7 @@ grpc::Status SchedulerService::GetTask(grpc::ServerContext* context,
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  auto task = store_.GetTask(request->task_id());
+  auto task = FindTask(*context, request->task_id());
   if (!task.ok()) return ToGrpcStatus(task.status());
   *response->mutable_task() = *std::move(task);
   return grpc::Status::OK;
@@ -113,10 +117,31 @@ grpc::Status SchedulerService::CancelTask(grpc::ServerContext* context,
       !s.ok()) {
     return ToGrpcStatus(s);
   }
+  if (auto recorded = FindTask(*context, request->task_id()); !recorded.ok())
+    return ToGrpcStatus(recorded.status());
   auto task = store_.CancelTask(request->task_id());
   if (!task.ok()) return ToGrpcStatus(task.status());
   *response->mutable_task() = *std::move(task);
   return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Task> SchedulerService::FindTask(
+    const grpc::ServerContext& context, const std::string& task_id) {
+  auto task = store_.GetTask(task_id);
+  const std::optional<int64_t> made_ms = domain::TimeOfId(task_id);
+  if (!absl::IsNotFound(task.status()) || !made_ms.has_value()) return task;
+  const int64_t age_ms = clock_.NowMs() - *made_ms;
+  if (absl::AbsDuration(absl::Milliseconds(age_ms)) > kRecentIdWindow)
+    return task;
+  const absl::Time deadline =
+      std::min(absl::Now() + kRecordWait, absl::FromChrono(context.deadline()));
+  task = store_.AwaitTask(task_id, deadline);
+  if (!absl::IsNotFound(task.status())) return task;
+  return absl::UnavailableError(absl::StrCat(
+      "task ", task_id, " is not recorded yet: its id was made ", age_ms,
+      " ms ago and its request may still be waiting in the scheduler's "
+      "input queue; retry (an id older than ",
+      absl::FormatDuration(kRecentIdWindow), " that is unknown is NOT_FOUND)"));
 }
 
 absl::Status SchedulerService::ReplayOne(const std::string& task_id) {

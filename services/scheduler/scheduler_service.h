@@ -1,10 +1,12 @@
 // The Scheduler gRPC service: proto <-> store and status mapping, plus the
 // replay publish. Calls are short local SQLite reads and writes (and, for
-// replay, a confirmed publish), so it uses the synchronous API on gRPC's
-// thread pool.
+// replay, a confirmed publish; a lookup of a task not recorded yet waits up
+// to kRecordWait), so it uses the synchronous API on gRPC's thread pool,
+// which adds threads while calls wait.
 #ifndef EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
 #define EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
 
+#include "absl/time/time.h"
 #include "ebats/v1/scheduler.grpc.pb.h"
 #include "libs/amqp/session.h"
 #include "libs/common/clock.h"
@@ -15,8 +17,20 @@
 namespace ebats::scheduler {
 
 // Thread-safe. Arguments must outlive the service.
+//
+// GetTask and CancelTask read their own writes: the gateway answers
+// CreateTask (and PublishEvent) once the broker holds the request, and this
+// scheduler records the task a moment later. For an unknown task id made
+// within kRecentIdWindow of now (ids carry their creation time, see
+// domain::TimeOfId) they wait up to kRecordWait, or the call's deadline if
+// sooner, for the record; if it is still missing they answer UNAVAILABLE
+// (retry: the request may still be queued behind a backlog), not NOT_FOUND.
+// Older ids and ids without a time are NOT_FOUND at once.
 class SchedulerService final : public v1::Scheduler::Service {
  public:
+  static constexpr absl::Duration kRecordWait = absl::Seconds(2);
+  static constexpr absl::Duration kRecentIdWindow = absl::Seconds(60);
+
   SchedulerService(store::Store& store, Registrations& registrations,
                    amqp::Session& session, const Clock& clock = Clock::Real());
   // Every call must carry this bearer token (see rpc::TokenCheck); set before
@@ -60,6 +74,9 @@ class SchedulerService final : public v1::Scheduler::Service {
   // Replays one dead task: store first, then a confirmed publish; undone in
   // the store when the publish fails.
   absl::Status ReplayOne(const std::string& task_id);
+  // The record of `task_id`, waiting for a recent id's record (see above).
+  absl::StatusOr<v1::Task> FindTask(const grpc::ServerContext& context,
+                                    const std::string& task_id);
 
   store::Store& store_;
   Registrations& registrations_;

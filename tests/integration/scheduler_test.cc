@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -547,6 +548,73 @@ TEST_F(SchedulerTest, TaskRequestBatchCreatesEveryTask) {
     EXPECT_EQ(ids.count(r.task_id()), 1u) << r.task_id();
     EXPECT_TRUE(WaitFor([&] { return store_->GetTask(r.task_id()).ok(); }));
   }
+}
+
+// CreateTask answers once the broker holds the request; the scheduler
+// records the task when it takes the request from its input. A GetTask or
+// CancelTask that comes first waits for the record (here the request is
+// published 300 ms after the calls).
+TEST_F(SchedulerTest, JustCreatedTaskIsFoundAndCanceledBeforeItIsRecorded) {
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::vector<v1::TaskRequest> requests(2);
+  for (auto& r : requests) {
+    r.set_task_id(domain::NewTimeOrderedId(now_ms));
+    r.set_topic("requested");
+    r.set_task("orderAsync");
+    r.set_publish_time_ms(now_ms);
+  }
+  requests[1].set_due_time_ms(now_ms + 60'000);
+  std::thread gateway([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    for (const auto& part : codec::EncodeTaskRequests(requests))
+      EXPECT_TRUE(session_->PublishAndWait(part.message).ok());
+  });
+  v1::GetTaskRequest get;
+  get.set_task_id(requests[0].task_id());
+  v1::GetTaskResponse got;
+  grpc::Status got_status;
+  std::thread getter([&] {
+    grpc::ClientContext context;
+    got_status = stub_->GetTask(&context, get, &got);
+  });
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(requests[1].task_id());
+  v1::CancelTaskResponse canceled;
+  grpc::ClientContext context;
+  grpc::Status cancel_status = stub_->CancelTask(&context, cancel, &canceled);
+  getter.join();
+  gateway.join();
+  ASSERT_TRUE(got_status.ok()) << got_status.error_message();
+  EXPECT_EQ(got.task().id(), requests[0].task_id());
+  ASSERT_TRUE(cancel_status.ok()) << cancel_status.error_message();
+  EXPECT_EQ(canceled.task().state(), v1::TASK_STATE_CANCELED);
+  EXPECT_EQ(store_->GetTask(requests[1].task_id())->state(),
+            v1::TASK_STATE_CANCELED);
+}
+
+// An unknown id made just now may name a task whose request is still
+// queued: UNAVAILABLE (retry) after the wait. An old one is NOT_FOUND.
+TEST_F(SchedulerTest, UnknownRecentTaskIdIsUnavailableAndAnOldOneNotFound) {
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  v1::GetTaskRequest get;
+  get.set_task_id(domain::NewTimeOrderedId(now_ms));
+  v1::GetTaskResponse got;
+  {
+    const absl::Time start = absl::Now();
+    grpc::ClientContext context;
+    grpc::Status status = stub_->GetTask(&context, get, &got);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_NE(status.error_message().find("not recorded yet"),
+              std::string::npos)
+        << status.error_message();
+    EXPECT_GE(absl::Now() - start, SchedulerService::kRecordWait);
+  }
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(domain::NewTimeOrderedId(now_ms - 3600'000));
+  v1::CancelTaskResponse canceled;
+  grpc::ClientContext context;
+  EXPECT_EQ(stub_->CancelTask(&context, cancel, &canceled).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(SchedulerTest, WorkerReportsAreRecorded) {
