@@ -53,11 +53,27 @@ for _ in $(seq 1 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2
 result="$("${EBATS_BENCH_BIN:-$build/bench/ebats-bench}" --scenario="$scenario" --gateway=127.0.0.1:7411 \
   --scheduler=127.0.0.1:7412 --amqp_url="$EBATS_AMQP_URL" "$@" 2>"$work/bench.log" | tail -n 1)"
 echo "$result"
+# How late the scheduler's due stage released delayed tasks (release - due;
+# the rest of a task's lateness is the hop to the worker): shares of its
+# histogram, cumulative over the runs. Empty when nothing was delayed.
+metrics_port="$(sed -n 's/.*(metrics on \([0-9]*\),.*/\1/p' "$work/scheduler.log" | head -n 1)"
+release=""
+if [[ -n $metrics_port ]]; then
+  release="$(curl -s -m 5 "http://127.0.0.1:$metrics_port/metrics" | awk '
+    /^ebats_due_release_lateness_seconds_bucket/ {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $2 }
+    /^ebats_due_release_lateness_seconds_count/ { count = $2 }
+    END {
+      if (count > 0)
+        printf "{\"released\":%d,\"within_1ms\":%.4f,\"within_2ms\":%.4f,\"within_5ms\":%.4f,\"within_10ms\":%.4f}",
+          count, n["0.001"] / count, n["0.002"] / count, n["0.005"] / count, n["0.01"] / count
+    }')"
+fi
 stamp="$(date +%Y%m%d-%H%M%S)"
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 versions="rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server), gRPC $(dpkg-query -W -f='${Version}' libgrpc++1.51 2>/dev/null || echo 1.51), $(git -C "$EBATS_ROOT" rev-parse --short HEAD)"
-printf '{"machine":"%s","versions":"%s","settings":"%s","result":%s}\n' \
-  "$machine" "$versions" "queue_type=$queue_type $*" "$result" \
+printf '{"machine":"%s","versions":"%s","settings":"%s","result":%s,"due_stage_release":%s}\n' \
+  "$machine" "$versions" "queue_type=$queue_type $*" "$result" "${release:-null}" \
   >"$EBATS_ROOT/bench/results/$stamp-$scenario.json"
 {
   echo "# $scenario benchmark, $stamp"
@@ -70,4 +86,13 @@ printf '{"machine":"%s","versions":"%s","settings":"%s","result":%s}\n' \
   echo '```json'
   echo "$result"
   echo '```'
+  if [[ -n $release ]]; then
+    echo
+    echo "Due stage (scheduler metric ebats_due_release_lateness_seconds, all runs): share of"
+    echo "delayed tasks released within 1 / 2 / 5 / 10 ms of their due time:"
+    echo
+    echo '```json'
+    echo "$release"
+    echo '```'
+  fi
 } >"$EBATS_ROOT/bench/results/$stamp-$scenario.md"
