@@ -257,7 +257,9 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
   EBATS_ASSIGN_OR_RETURN(
       auto dispatched,
       db_->Prepare("SELECT dispatch_time_ms FROM tasks WHERE id = ?"));
+  std::vector<const std::string*> awaited;  // inserted, and waited for
   absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
+    awaited.clear();
     for (const v1::Task& t : tasks) {
       insert->Bind(1, t.id())
           .Bind(2, t.event_id())
@@ -270,6 +272,8 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
       EBATS_RETURN_IF_ERROR(insert->Run());
       if (db_->Changes() > 0) {
         outcomes->push_back(InsertOutcome::kInserted);
+        if (!awaiting_.empty() && awaiting_.contains(t.id()))
+          awaited.push_back(&t.id());
         continue;
       }
       dispatched->Bind(1, t.id());
@@ -281,9 +285,9 @@ absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,
     }
     return absl::OkStatus();
   });
-  if (status.ok() && std::count(outcomes->begin(), outcomes->end(),
-                                InsertOutcome::kInserted) > 0) {
-    ++inserts_;
+  if (status.ok()) {
+    for (const std::string* id : awaited)
+      for (Awaiting* waiter : awaiting_[*id]) waiter->recorded = true;
   }
   return status;
 }
@@ -345,16 +349,20 @@ absl::StatusOr<v1::Task> Store::GetTask(absl::string_view task_id) {
 absl::StatusOr<v1::Task> Store::AwaitTask(absl::string_view task_id,
                                           absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  for (;;) {
-    absl::StatusOr<v1::Task> task = GetTaskLocked(task_id);
-    if (!absl::IsNotFound(task.status())) return task;
-    const uint64_t seen = inserts_;
-    auto inserted = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return inserts_ != seen;
-    };
-    if (!mu_.AwaitWithDeadline(absl::Condition(&inserted), deadline))
-      return task;
-  }
+  absl::StatusOr<v1::Task> task = GetTaskLocked(task_id);
+  if (!absl::IsNotFound(task.status())) return task;
+  Awaiting self;
+  awaiting_[task_id].push_back(&self);
+  auto recorded = [&self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return self.recorded;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&recorded), deadline);
+  // Looked up again: other waiters may have rehashed the map meanwhile.
+  auto it = awaiting_.find(task_id);
+  std::vector<Awaiting*>& waiters = it->second;
+  waiters.erase(std::find(waiters.begin(), waiters.end(), &self));
+  if (waiters.empty()) awaiting_.erase(it);
+  return self.recorded ? GetTaskLocked(task_id) : task;
 }
 
 absl::StatusOr<v1::Task> Store::GetTaskLocked(absl::string_view task_id) {

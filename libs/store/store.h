@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -103,9 +104,8 @@ class Store {
                               int64_t now_ms);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Task> GetTask(absl::string_view task_id);
-  // GetTask that waits for an unknown task to be recorded: it looks again
-  // after every InsertTasks that adds a task, and says NOT_FOUND once
-  // `deadline` has passed.
+  // GetTask that waits for an unknown task to be recorded: it returns as
+  // soon as InsertTasks records it, or NOT_FOUND once `deadline` has passed.
   absl::StatusOr<v1::Task> AwaitTask(absl::string_view task_id,
                                      absl::Time deadline);
   // Newest first. page_size is clamped to 1..1000 (0 = 100). INVALID_ARGUMENT
@@ -168,8 +168,14 @@ class Store {
 
   absl::Mutex mu_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
-  // Bumped by every InsertTasks that adds a task; AwaitTask waits for it.
-  uint64_t inserts_ ABSL_GUARDED_BY(mu_) = 0;
+  // AwaitTask's callers by the task id each waits for; InsertTasks marks
+  // the ones whose task it recorded, so a waiter wakes for its own task
+  // only, not at every insert.
+  struct Awaiting {
+    bool recorded = false;
+  };
+  absl::flat_hash_map<std::string, std::vector<Awaiting*>> awaiting_
+      ABSL_GUARDED_BY(mu_);
 
   // Used only by checkpointer_.
   std::unique_ptr<Database> checkpoint_db_;

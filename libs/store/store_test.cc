@@ -102,18 +102,34 @@ TEST(StoreTest, AwaitTaskFindsATaskRecordedWhileItWaits) {
   ASSERT_TRUE(store->InsertTasks({NewTask("known")}, &outcomes).ok());
   EXPECT_EQ(store->AwaitTask("known", absl::InfinitePast())->id(), "known");
 
-  // Another task's insert wakes the waiter, which keeps waiting for its own.
+  // Two waiters for one task, one for another; other tasks' inserts (and
+  // an insert of a task already there) do not end the wait.
+  absl::StatusOr<v1::Task> late_too;
+  std::thread second_waiter([&] {
+    late_too = store->AwaitTask("late", absl::Now() + absl::Seconds(30));
+  });
+  absl::StatusOr<v1::Task> other;
+  std::thread other_waiter([&] {
+    other = store->AwaitTask("other", absl::Now() + absl::Seconds(30));
+  });
   std::thread inserter([&] {
     absl::SleepFor(absl::Milliseconds(50));
     std::vector<InsertOutcome> ignored;
-    EXPECT_TRUE(store->InsertTasks({NewTask("other")}, &ignored).ok());
+    EXPECT_TRUE(
+        store->InsertTasks({NewTask("known"), NewTask("other")}, &ignored)
+            .ok());
     absl::SleepFor(absl::Milliseconds(50));
     EXPECT_TRUE(store->InsertTasks({NewTask("late")}, &ignored).ok());
   });
   auto late = store->AwaitTask("late", absl::Now() + absl::Seconds(30));
   inserter.join();
+  second_waiter.join();
+  other_waiter.join();
   ASSERT_TRUE(late.ok()) << late.status();
   EXPECT_EQ(late->state(), v1::TASK_STATE_PENDING);
+  ASSERT_TRUE(late_too.ok()) << late_too.status();
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->id(), "other");
 
   const absl::Time start = absl::Now();
   EXPECT_TRUE(absl::IsNotFound(
