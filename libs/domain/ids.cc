@@ -7,6 +7,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace ebats::domain {
@@ -58,7 +59,7 @@ std::optional<int64_t> TimeOfId(absl::string_view id) {
   if (!IsLowerHex(time) || !IsLowerHex(id.substr(kTimePrefix)))
     return std::nullopt;
   int64_t ms = 0;
-  for (char c : time) ms = ms * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+  if (!absl::SimpleHexAtoi(time, &ms)) return std::nullopt;
   return ms;
 }
 
