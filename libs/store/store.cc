@@ -350,7 +350,7 @@ absl::StatusOr<v1::Task> Store::AwaitTask(absl::string_view task_id,
                                           absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Task> task = GetTaskLocked(task_id);
-  if (!absl::IsNotFound(task.status())) return task;
+  if (!absl::IsNotFound(task.status()) || deadline <= absl::Now()) return task;
   Awaiting self;
   awaiting_[task_id].push_back(&self);
   auto recorded = [&self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

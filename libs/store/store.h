@@ -105,7 +105,8 @@ class Store {
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Task> GetTask(absl::string_view task_id);
   // GetTask that waits for an unknown task to be recorded: it returns as
-  // soon as InsertTasks records it, or NOT_FOUND once `deadline` has passed.
+  // soon as InsertTasks records it, or NOT_FOUND once `deadline` has passed
+  // (at once for a deadline already past: then it is GetTask).
   absl::StatusOr<v1::Task> AwaitTask(absl::string_view task_id,
                                      absl::Time deadline);
   // Newest first. page_size is clamped to 1..1000 (0 = 100). INVALID_ARGUMENT

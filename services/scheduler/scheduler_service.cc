@@ -127,16 +127,17 @@ grpc::Status SchedulerService::CancelTask(grpc::ServerContext* context,
 
 absl::StatusOr<v1::Task> SchedulerService::FindTask(
     const grpc::ServerContext& context, const std::string& task_id) {
-  auto task = store_.GetTask(task_id);
   const std::optional<int64_t> made_ms = domain::TimeOfId(task_id);
-  if (!absl::IsNotFound(task.status()) || !made_ms.has_value()) return task;
-  const int64_t age_ms = clock_.NowMs() - *made_ms;
-  if (absl::AbsDuration(absl::Milliseconds(age_ms)) > kRecentIdWindow)
-    return task;
-  const absl::Time deadline =
-      std::min(absl::Now() + kRecordWait, absl::FromChrono(context.deadline()));
-  task = store_.AwaitTask(task_id, deadline);
-  if (!absl::IsNotFound(task.status())) return task;
+  const int64_t age_ms = made_ms.has_value() ? clock_.NowMs() - *made_ms : 0;
+  const bool recent =
+      made_ms.has_value() &&
+      absl::AbsDuration(absl::Milliseconds(age_ms)) <= kRecentIdWindow;
+  // One lookup either way: a deadline in the past makes it a plain read.
+  auto task = store_.AwaitTask(
+      task_id, recent ? std::min(absl::Now() + kRecordWait,
+                                 absl::FromChrono(context.deadline()))
+                      : absl::InfinitePast());
+  if (!recent || !absl::IsNotFound(task.status())) return task;
   return absl::UnavailableError(absl::StrCat(
       "task ", task_id, " is not recorded yet: its id was made ", age_ms,
       " ms ago and its request may still be waiting in the scheduler's "
