@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a benchmark against a private local stack (release build, RabbitMQ on
-# 127.0.0.1:36672, services on 7411/7412) and writes its report to
+# 127.0.0.1:36672, services on 7411/7412, scheduler metrics on 7413) and writes its report to
 # bench/results/.
 #
 #   bench/run.sh lateness [--pending=1000000] [--tasks=10000] [--queue_type=classic]
@@ -40,7 +40,7 @@ trap cleanup EXIT INT TERM
 # EBATS_BENCH_SCHEDULER_FLAGS: extra scheduler flags, for trying tunables.
 # shellcheck disable=SC2086
 "$build/services/scheduler/ebats-scheduler" --listen=127.0.0.1:7412 \
-  --metrics_addr=127.0.0.1:0 --data_dir="$work/data" ${EBATS_BENCH_SCHEDULER_FLAGS:-} \
+  --metrics_addr=127.0.0.1:7413 --data_dir="$work/data" ${EBATS_BENCH_SCHEDULER_FLAGS:-} \
   >"$work/scheduler.log" 2>&1 &
 pids+=($!)
 "$build/services/gateway/ebats-gateway" --listen=127.0.0.1:7411 \
@@ -56,10 +56,7 @@ echo "$result"
 # How late the scheduler's due stage released delayed tasks (release - due;
 # the rest of a task's lateness is the hop to the worker): shares of its
 # histogram, cumulative over the runs. Empty when nothing was delayed.
-metrics_port="$(sed -n 's/.*(metrics on \([0-9]*\),.*/\1/p' "$work/scheduler.log" | head -n 1)"
-release=""
-if [[ -n $metrics_port ]]; then
-  release="$(curl -s -m 5 "http://127.0.0.1:$metrics_port/metrics" | awk '
+release="$(curl -s -m 5 "http://127.0.0.1:7413/metrics" | awk '
     /^ebats_due_release_lateness_seconds_bucket/ {
       match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $2 }
     /^ebats_due_release_lateness_seconds_count/ { count = $2 }
@@ -67,8 +64,7 @@ if [[ -n $metrics_port ]]; then
       if (count > 0)
         printf "{\"released\":%d,\"within_1ms\":%.4f,\"within_2ms\":%.4f,\"within_5ms\":%.4f,\"within_10ms\":%.4f}",
           count, n["0.001"] / count, n["0.002"] / count, n["0.005"] / count, n["0.01"] / count
-    }')"
-fi
+    }')" || true
 stamp="$(date +%Y%m%d-%H%M%S)"
 machine="$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 versions="rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server), gRPC $(dpkg-query -W -f='${Version}' libgrpc++1.51 2>/dev/null || echo 1.51), $(git -C "$EBATS_ROOT" rev-parse --short HEAD)"
