@@ -34,7 +34,10 @@ cleanup() {
   fi
   "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$work/rabbitmq" "$port" || true
 }
-trap cleanup EXIT INT TERM
+# A signal exits, and the exit cleans up (a handler that only cleaned up would
+# let the script go on).
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$work/rabbitmq" "$port"
 # EBATS_BENCH_SCHEDULER_FLAGS: extra scheduler flags, for trying tunables.

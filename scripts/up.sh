@@ -53,7 +53,11 @@ stop_all() {
   "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$local_dir/rabbitmq" "$amqp_port"
   echo "stopped."
 }
-trap stop_all EXIT INT TERM HUP
+# A signal exits, and the exit stops everything: a handler that only stopped
+# would let the script go on (a Ctrl-C just before the log tail started left
+# that tail running).
+trap stop_all EXIT
+trap 'exit 130' INT TERM HUP
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$local_dir/rabbitmq" "$amqp_port"
 # Services in sessions of their own: Ctrl-C reaches this script only, which
