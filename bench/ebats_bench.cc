@@ -31,6 +31,7 @@
 #include "libs/client/client.h"
 #include "libs/codec/message_codec.h"
 #include "libs/common/logging.h"
+#include "libs/common/openssl_init.h"
 #include "libs/domain/broker_names.h"
 #include "libs/domain/delay_ladder.h"
 #include "libs/domain/ids.h"
@@ -775,6 +776,7 @@ int Lateness() {
 }  // namespace ebats::bench
 
 int main(int argc, char** argv) {
+  ebats::InitOpenSslWithoutExitCleanup();
   // As in the services (service::Init): no lock-graph upkeep.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::ParseCommandLine(argc, argv);

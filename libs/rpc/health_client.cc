@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
@@ -18,21 +18,33 @@ absl::StatusOr<bool> CheckServing(const std::string& address,
   if (!credentials.ok()) return credentials.status();
   auto channel = grpc::CreateChannel(address, *credentials);
   grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(timeout));
-  // HealthCheckRequest{service: ""} serializes to zero bytes.
-  grpc::Slice empty;
-  grpc::ByteBuffer request(&empty, 1);
+  // A completion queue of our own, not the callback API: the call completes
+  // and is released on this thread. With a callback, a gRPC thread released
+  // it after we had returned, so in a short-lived process (ebatsctl health)
+  // the channel's teardown could still run during exit (see
+  // InitOpenSslWithoutExitCleanup for what that raced with).
+  grpc::CompletionQueue queue;
   grpc::ByteBuffer response;
-  absl::Notification done;
   grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
+  void* tag = nullptr;
+  bool ok = false;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMilliseconds(timeout));
+    // HealthCheckRequest{service: ""} serializes to zero bytes.
+    grpc::Slice empty;
+    grpc::ByteBuffer request(&empty, 1);
+    auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check",
+                                      request, &queue);
+    call->StartCall();
+    call->Finish(&response, &status, &status);
+    // The only event is the Finish above; the deadline bounds the wait.
+    queue.Next(&tag, &ok);
+  }
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
   if (!status.ok()) return FromGrpcStatus(status);
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok())

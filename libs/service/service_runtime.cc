@@ -9,6 +9,7 @@
 #include "libs/amqp/ebats_topology.h"
 #include "libs/common/env.h"
 #include "libs/common/logging.h"
+#include "libs/common/openssl_init.h"
 #include "libs/common/shutdown_signal.h"
 #include "libs/common/status_macros.h"
 
@@ -58,6 +59,7 @@ namespace ebats::service {
 
 void Init(int argc, char** argv, const std::string& program,
           const std::string& usage) {
+  InitOpenSslWithoutExitCleanup();
   // Abseil's deadlock detection (on in Debian's build) keeps a lock graph
   // on every Mutex operation; a few percent of CPU in a running service.
   // Tests keep it.

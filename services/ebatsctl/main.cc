@@ -14,6 +14,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "libs/client/client.h"
 #include "libs/common/env.h"
+#include "libs/common/openssl_init.h"
 #include "libs/domain/task_state.h"
 #include "libs/rpc/health_client.h"
 
@@ -191,6 +192,7 @@ int WaitForEvent(client::Client& client, const Globals& g,
 }  // namespace
 
 int Main(int argc, char** argv) {
+  InitOpenSslWithoutExitCleanup();
   CLI::App app{
       "ebatsctl: publish events, register tasks, inspect tasks and workers of "
       "ebats"};

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/amqp/session.h"
+#include "libs/common/openssl_init.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/health_client.h"
 #include "tests/e2e/ebats_stack.h"
@@ -155,30 +156,32 @@ TEST_F(SecureStackTest, PlaintextUnknownCaAndNoClientCertificateAreRefused) {
 
 TEST_F(SecureStackTest, EbatsctlTakesTheCertificatesAndTheToken) {
   const std::string token_file = stack_->dir() + "/token";
-  auto ctl = [&](std::map<std::string, std::string> env) {
-    return RunCommand(
+  int run = 0;
+  // Each run logs to a file of its own, shown when the exit code is not the
+  // expected one (a crash at exit prints nothing to the test's output).
+  auto ctl = [&](const std::string& command,
+                 std::map<std::string, std::string> env, int expected) {
+    const std::string log = absl::StrCat(stack_->dir(), "/ctl-", ++run, ".log");
+    auto code = RunCommand(
         {EBATS_CTL_BIN, "--gateway", stack_->gateway_address(), "--scheduler",
          stack_->scheduler_address(), "--tls-ca", Certs().ca_cert, "--tls-cert",
-         Certs().client_cert, "--tls-key", Certs().client_key, "health"},
-        env, stack_->dir() + "/ctl.log", absl::Seconds(30));
+         Certs().client_cert, "--tls-key", Certs().client_key, command},
+        env, log, absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, expected) << "ebatsctl " << command << ":\n"
+                               << LogTail(log, 40);
   };
-  auto registrations = [&](std::map<std::string, std::string> env) {
-    return RunCommand(
-        {EBATS_CTL_BIN, "--gateway", stack_->gateway_address(), "--scheduler",
-         stack_->scheduler_address(), "--tls-ca", Certs().ca_cert, "--tls-cert",
-         Certs().client_cert, "--tls-key", Certs().client_key, "registrations"},
-        env, stack_->dir() + "/ctl.log", absl::Seconds(30));
-  };
-  EXPECT_EQ(*ctl({}), 0);  // health needs no token
-  EXPECT_EQ(*registrations({{"EBATS_TOKEN_FILE", token_file}}), 0);
-  EXPECT_EQ(*registrations({{"EBATS_TOKEN", kToken}}), 0);
-  EXPECT_EQ(*registrations({}), 1);  // UNAUTHENTICATED
+  ctl("health", {}, 0);  // health needs no token
+  ctl("registrations", {{"EBATS_TOKEN_FILE", token_file}}, 0);
+  ctl("registrations", {{"EBATS_TOKEN", kToken}}, 0);
+  ctl("registrations", {}, 1);  // UNAUTHENTICATED
 }
 
 }  // namespace
 }  // namespace ebats::testing
 
 int main(int argc, char** argv) {
+  ebats::InitOpenSslWithoutExitCleanup();  // as in the services
   ::testing::InitGoogleTest(&argc, argv);
   ebats::testing::KillChildrenOnTermination();
   ebats::testing::TempDir certs_dir("ebats-certs-");
