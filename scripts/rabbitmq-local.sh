@@ -31,6 +31,21 @@ export ERL_CRASH_DUMP="$dir/erl_crash.dump"  # not in the caller's working direc
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${EBATS_RABBITMQ_ERL_ARGS:-}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The live (not zombie) processes of session $1, from /proc (Debian's minimal
+# images have no procps): the server runs in a session of its own, whose id
+# is its start script's pid.
+session_pids() {
+  local stat line fields
+  for stat in /proc/[0-9]*/stat; do
+    read -r line <"$stat" 2>/dev/null || continue
+    # After "pid (command) ": state ppid pgrp session ...
+    read -ra fields <<<"${line##*) }"
+    if [[ ${fields[3]} == "$1" && ${fields[0]} != Z ]]; then
+      stat="${stat#/proc/}"
+      echo "${stat%/stat}"
+    fi
+  done
+}
 # Stops the epmd `start` ran (an epmd from before these scripts kept its
 # pid: ask it to go).
 stop_epmd() {
@@ -67,6 +82,8 @@ CONF
     fi
     setsid "$bin/rabbitmq-server" >"$dir/server.log" 2>&1 </dev/null &
     server=$!
+    # For `stop`, which may come before the node has written its pid file.
+    echo "$server" >"$dir/server.pid"
     for _ in $(seq 1 600); do
       # Ours only while the server lives: another process may hold the port
       # for a moment (the node then fails with eaddrinuse).
@@ -87,14 +104,24 @@ CONF
     exit 1
     ;;
   stop)
-    pid="$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)"
-    "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
-    # rabbitmqctl returns while the VM is still halting; wait for it.
-    for _ in $(seq 1 300); do
-      [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
+    server="$(cat "$dir/server.pid" 2>/dev/null || true)"
+    # A node that answers stops gracefully. One still booting (a Ctrl-C in
+    # up.sh's first seconds) does not answer yet; its start script passes a
+    # TERM on to the VM.
+    if ! "$bin/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 &&
+      [[ -n $server ]]; then
+      kill -TERM "$server" 2>/dev/null || true
+    fi
+    if [[ -n $server ]]; then
+      # rabbitmqctl returns while the VM is still halting; wait for it.
+      for _ in $(seq 1 300); do
+        [[ -n $(session_pids "$server") ]] || break
+        sleep 0.1
+      done
+      # shellcheck disable=SC2046  # one pid per word
+      kill -KILL $(session_pids "$server") 2>/dev/null || true
+      rm -f "$dir/server.pid"
+    fi
     stop_epmd
     ;;
   *)

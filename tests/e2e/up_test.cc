@@ -1,7 +1,8 @@
 // The README's first command, scripts/up.sh, as a user runs it: the whole
 // stack comes up with the demo registrations, both demo tasks succeed, and
 // Ctrl-C (SIGINT to its process group, as a terminal sends it) stops
-// everything it started, the worker first. Runs this build's binaries
+// everything it started, the worker first; so does a Ctrl-C during start-up,
+// whatever it was starting. Runs this build's binaries
 // (EBATS_BUILD_DIR) with its data, logs and ports of its own.
 #include <dirent.h>
 #include <signal.h>
@@ -80,52 +81,92 @@ class UpScriptTest : public ::testing::Test {
     // Whatever a failed run left behind.
     for (pid_t pid : StartedFrom(dir_)) kill(pid, SIGKILL);
   }
+
+  // scripts/up.sh as a user runs it, with this build and ports of its own.
+  absl::StatusOr<ChildProcess> StartUp() {
+    const std::map<std::string, std::string> env = {
+        {"EBATS_BUILD_DIR", EBATS_BUILD_DIR},
+        {"EBATS_LOCAL_DIR", dir_},
+        {"EBATS_LOCAL_AMQP_PORT", absl::StrCat(FreePortTriple())},
+        {"EBATS_GATEWAY_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+        {"EBATS_SCHEDULER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+        {"EBATS_WORKER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
+        {"EBATS_GATEWAY_METRICS_ADDR", "127.0.0.1:0"},
+        {"EBATS_SCHEDULER_METRICS_ADDR", "127.0.0.1:0"},
+        {"EBATS_WORKER_METRICS_ADDR", "127.0.0.1:0"},
+    };
+    return ChildProcess::Start(
+        {"bash", absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh")}, env, log_);
+  }
+
+  // Ctrl-C; then up.sh exits as interrupted (130), says "stopped.", and
+  // nothing it started is left: services, RabbitMQ, epmd.
+  void InterruptAndExpectEverythingStopped(ChildProcess& up) {
+    up.Signal(SIGINT);
+    auto code = up.Wait(absl::Minutes(2));
+    ASSERT_TRUE(code.ok()) << code.status() << "\n" << ReadFile(log_);
+    const std::string stopped = ReadFile(log_);
+    EXPECT_EQ(*code, 130) << stopped;
+    EXPECT_TRUE(absl::StrContains(stopped, "stopped.")) << stopped;
+    EXPECT_TRUE(
+        WaitFor([&] { return StartedFrom(dir_).empty(); }, absl::Seconds(30)))
+        << "left running:" << CommandLines(StartedFrom(dir_)) << "\n"
+        << stopped;
+  }
+
   TempDir temp_{"ebats-up-"};
   const std::string dir_ = temp_.path();
+  const std::string log_ = dir_ + "/up.log";
 };
 
 TEST_F(UpScriptTest, ShowsTasksRunningAndCtrlCStopsEverything) {
   ASSERT_FALSE(dir_.empty());
-  const std::string log = dir_ + "/up.log";
-  const std::map<std::string, std::string> env = {
-      {"EBATS_BUILD_DIR", EBATS_BUILD_DIR},
-      {"EBATS_LOCAL_DIR", dir_},
-      {"EBATS_LOCAL_AMQP_PORT", absl::StrCat(FreePortTriple())},
-      {"EBATS_GATEWAY_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
-      {"EBATS_SCHEDULER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
-      {"EBATS_WORKER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
-      {"EBATS_GATEWAY_METRICS_ADDR", "127.0.0.1:0"},
-      {"EBATS_SCHEDULER_METRICS_ADDR", "127.0.0.1:0"},
-      {"EBATS_WORKER_METRICS_ADDR", "127.0.0.1:0"},
-  };
-  auto up = ChildProcess::Start(
-      {"bash", absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh")}, env, log);
+  auto up = StartUp();
   ASSERT_TRUE(up.ok()) << up.status();
 
   ASSERT_TRUE(
-      WaitFor([&] { return absl::StrContains(ReadFile(log), "ebats is up"); },
+      WaitFor([&] { return absl::StrContains(ReadFile(log_), "ebats is up"); },
               absl::Minutes(3)))
-      << ReadFile(log);
-  const std::string shown = ReadFile(log);
+      << ReadFile(log_);
+  const std::string shown = ReadFile(log_);
   // virtualShipping at once, closeOrder 10 s after its event: both ran.
   EXPECT_TRUE(absl::StrContains(shown, "succeeded  demo/virtualShipping"))
       << shown;
   EXPECT_TRUE(absl::StrContains(shown, "succeeded  demo/closeOrder")) << shown;
   EXPECT_FALSE(StartedFrom(dir_).empty());
 
-  up->Signal(SIGINT);
-  auto code = up->Wait(absl::Minutes(2));
-  ASSERT_TRUE(code.ok()) << code.status() << "\n" << ReadFile(log);
-  const std::string stopped = ReadFile(log);
-  EXPECT_TRUE(absl::StrContains(stopped, "stopped.")) << stopped;
-  // Nothing it started is left: services, RabbitMQ, epmd.
-  EXPECT_TRUE(
-      WaitFor([&] { return StartedFrom(dir_).empty(); }, absl::Seconds(30)))
-      << "left running:" << CommandLines(StartedFrom(dir_));
+  InterruptAndExpectEverythingStopped(*up);
   // The worker stopped first, so it could still leave the scheduler's list.
   const std::string worker = ReadFile(dir_ + "/logs/worker.log");
   EXPECT_TRUE(absl::StrContains(worker, "worker: stopped")) << worker;
   EXPECT_FALSE(absl::StrContains(worker, "cannot unregister")) << worker;
+}
+
+// Ctrl-C while the broker is still booting: it has no pid file yet and does
+// not answer rabbitmqctl, and must still be stopped.
+TEST_F(UpScriptTest, CtrlCWhileTheBrokerStartsStopsEverything) {
+  ASSERT_FALSE(dir_.empty());
+  auto up = StartUp();
+  ASSERT_TRUE(up.ok()) << up.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(CommandLines(StartedFrom(dir_)), "beam.smp");
+      },
+      absl::Minutes(1)))
+      << ReadFile(log_);
+  InterruptAndExpectEverythingStopped(*up);
+}
+
+// Ctrl-C once the broker is up, while the services start and the demo runs.
+TEST_F(UpScriptTest, CtrlCWhileTheServicesStartStopsEverything) {
+  ASSERT_FALSE(dir_.empty());
+  auto up = StartUp();
+  ASSERT_TRUE(up.ok()) << up.status();
+  ASSERT_TRUE(WaitFor(
+      [&] { return absl::StrContains(ReadFile(log_), "rabbitmq-local: node"); },
+      absl::Minutes(3)))
+      << ReadFile(log_);
+  InterruptAndExpectEverythingStopped(*up);
 }
 
 }  // namespace
