@@ -37,7 +37,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 session_pids() {
   local stat line fields
   for stat in /proc/[0-9]*/stat; do
-    read -r line <"$stat" 2>/dev/null || continue
+    # A process may be gone since the glob; the braces silence that error too.
+    { read -r line <"$stat"; } 2>/dev/null || continue
     # After "pid (command) ": state ppid pgrp session ...
     read -ra fields <<<"${line##*) }"
     if [[ ${fields[3]} == "$1" && ${fields[0]} != Z ]]; then
