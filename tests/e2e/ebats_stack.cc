@@ -130,6 +130,16 @@ absl::Status EbatsStack::Start() {
   return StartWorker();
 }
 
+absl::Status EbatsStack::NotStopped(const std::string& name,
+                                    const absl::StatusOr<int>& code) const {
+  // The log's end says why (e.g. a service that exited early: port taken).
+  const std::string log = absl::StrCat(dir_.path(), "/", name, ".log");
+  return absl::InternalError(absl::StrCat(
+      name, " did not exit 0 on SIGTERM: ",
+      code.ok() ? absl::StrCat("exit ", *code) : code.status().ToString(), "; ",
+      log, " ends:\n", LogTail(log)));
+}
+
 absl::Status EbatsStack::Stop(const std::string& name) {
   auto it = services_.find(name);
   if (it == services_.end())
@@ -137,10 +147,7 @@ absl::Status EbatsStack::Stop(const std::string& name) {
   it->second.Signal(SIGTERM);
   auto code = it->second.Wait(absl::Seconds(30));
   services_.erase(it);
-  if (!code.ok() || *code != 0) {
-    return absl::InternalError(
-        absl::StrCat(name, " did not exit 0 on SIGTERM"));
-  }
+  if (!code.ok() || *code != 0) return NotStopped(name, code);
   return absl::OkStatus();
 }
 
@@ -171,12 +178,7 @@ absl::Status EbatsStack::StopAll() {
   for (auto& [name, child] : services_) child.Signal(SIGTERM);
   for (auto& [name, child] : services_) {
     auto code = child.Wait(absl::Seconds(30));
-    if (!code.ok() || *code != 0) {
-      result.Update(absl::InternalError(
-          absl::StrCat(name, " did not exit 0 on SIGTERM: ",
-                       code.ok() ? absl::StrCat("exit ", *code)
-                                 : code.status().ToString())));
-    }
+    if (!code.ok() || *code != 0) result.Update(NotStopped(name, code));
   }
   services_.clear();
   NewClient();

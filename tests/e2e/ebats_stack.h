@@ -63,6 +63,9 @@ class EbatsStack {
   void NewClient();
   absl::Status StartService(const std::string& name, const std::string& binary,
                             std::vector<std::string> flags, int grpc_port);
+  // The error for a service that did not exit 0 on SIGTERM, with its log's end.
+  absl::Status NotStopped(const std::string& name,
+                          const absl::StatusOr<int>& code) const;
 
   std::string amqp_url_;
   std::string queue_type_;

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -171,12 +172,19 @@ int FreePort() {
   constexpr int kLowest = 10000;
   static std::mt19937 random{std::random_device{}()};
   static absl::Mutex mu;
+  // Never the same port twice in a process: two ports picked before either
+  // is bound are both free, and a stack whose gateway drew the scheduler's
+  // port would have a gateway that cannot bind while the scheduler answers
+  // its health checks (the likeliest cause of a CreateTask that once got
+  // UNIMPLEMENTED from a gateway that had exited 1).
+  static auto* handed_out = new absl::flat_hash_set<int>();
   for (int attempt = 0; attempt < 1000; ++attempt) {
     int port;
     {
       absl::MutexLock lock(&mu);
       port = std::uniform_int_distribution<int>(
           kLowest, std::max(kLowest, ephemeral_low - 1))(random);
+      if (!handed_out->insert(port).second) continue;
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
