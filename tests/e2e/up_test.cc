@@ -2,7 +2,8 @@
 // stack comes up with the demo registrations, both demo tasks succeed, and
 // Ctrl-C (SIGINT to its process group, as a terminal sends it) stops
 // everything it started, the worker first; so does a Ctrl-C during start-up,
-// whatever it was starting. Runs this build's binaries
+// whatever it was starting, and one with a broker that no longer responds.
+// Runs this build's binaries
 // (EBATS_BUILD_DIR) with its data, logs and ports of its own.
 #include <dirent.h>
 #include <signal.h>
@@ -67,14 +68,6 @@ std::string CommandLines(const std::vector<pid_t>& pids) {
   return out;
 }
 
-// An AMQP port whose next two (Erlang distribution, epmd) are free too.
-int FreePortTriple() {
-  for (;;) {
-    const int port = FreePort();
-    if (!PortOpen(port + 1) && !PortOpen(port + 2)) return port;
-  }
-}
-
 class UpScriptTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -87,7 +80,8 @@ class UpScriptTest : public ::testing::Test {
     const std::map<std::string, std::string> env = {
         {"EBATS_BUILD_DIR", EBATS_BUILD_DIR},
         {"EBATS_LOCAL_DIR", dir_},
-        {"EBATS_LOCAL_AMQP_PORT", absl::StrCat(FreePortTriple())},
+        // rabbitmq-local.sh puts distribution and epmd on the next two.
+        {"EBATS_LOCAL_AMQP_PORT", absl::StrCat(FreePorts(3))},
         {"EBATS_GATEWAY_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
         {"EBATS_SCHEDULER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
         {"EBATS_WORKER_ADDR", absl::StrCat("127.0.0.1:", FreePort())},
@@ -97,6 +91,16 @@ class UpScriptTest : public ::testing::Test {
     };
     return ChildProcess::Start(
         {"bash", absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh")}, env, log_);
+  }
+
+  // Until up.sh says its broker is up.
+  void WaitForTheBroker() {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return absl::StrContains(ReadFile(log_), "rabbitmq-local: node");
+        },
+        absl::Minutes(3)))
+        << ReadFile(log_);
   }
 
   // Ctrl-C; then up.sh exits as interrupted (130), says "stopped.", and
@@ -162,10 +166,27 @@ TEST_F(UpScriptTest, CtrlCWhileTheServicesStartStopsEverything) {
   ASSERT_FALSE(dir_.empty());
   auto up = StartUp();
   ASSERT_TRUE(up.ok()) << up.status();
-  ASSERT_TRUE(WaitFor(
-      [&] { return absl::StrContains(ReadFile(log_), "rabbitmq-local: node"); },
-      absl::Minutes(3)))
-      << ReadFile(log_);
+  ASSERT_NO_FATAL_FAILURE(WaitForTheBroker());
+  InterruptAndExpectEverythingStopped(*up);
+}
+
+// Ctrl-C with a broker that no longer responds (its VM frozen with
+// SIGSTOP, as a wedged node): rabbitmqctl cannot stop it and it does not act
+// on TERM, so rabbitmq-local.sh's stop must end it with KILL once its wait
+// runs out. The services, whose broker connection hangs, must stop too.
+TEST_F(UpScriptTest, CtrlCWithAFrozenBrokerStillStopsEverything) {
+  ASSERT_FALSE(dir_.empty());
+  auto up = StartUp();
+  ASSERT_TRUE(up.ok()) << up.status();
+  ASSERT_NO_FATAL_FAILURE(WaitForTheBroker());
+  int frozen = 0;
+  for (pid_t pid : StartedFrom(dir_)) {
+    if (absl::StartsWith(ReadFile(absl::StrCat("/proc/", pid, "/comm")),
+                         "beam.smp")) {
+      frozen += kill(pid, SIGSTOP) == 0;
+    }
+  }
+  ASSERT_EQ(frozen, 1) << CommandLines(StartedFrom(dir_));
   InterruptAndExpectEverythingStopped(*up);
 }
 

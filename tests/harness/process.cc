@@ -13,17 +13,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "tests/harness/port_picker.h"
 
 extern char** environ;
 
@@ -158,45 +158,32 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
   return code;
 }
 
-int FreePort() {
+int FreePort() { return FreePorts(1); }
+
+int FreePorts(int count) {
   // Below the kernel's ephemeral range: a port the kernel handed out (port 0)
   // is also what it hands to the next outgoing connection of any process, and
   // with many tests connecting in parallel one of them took a node's port
-  // between our check and the node's bind. Random, so that parallel test
-  // processes rarely try the same one.
-  int ephemeral_low = 32768;
-  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
-      !(range >> ephemeral_low)) {
-    ephemeral_low = 32768;
-  }
-  constexpr int kLowest = 10000;
-  static std::mt19937 random{std::random_device{}()};
-  static absl::Mutex mu;
-  // Never the same port twice in a process: two ports picked before either
-  // is bound are both free, and a stack whose gateway drew the scheduler's
-  // port would have a gateway that cannot bind while the scheduler answers
-  // its health checks (the likeliest cause of a CreateTask that once got
-  // UNIMPLEMENTED from a gateway that had exited 1).
-  static auto* handed_out = new absl::flat_hash_set<int>();
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    int port;
-    {
-      absl::MutexLock lock(&mu);
-      port = std::uniform_int_distribution<int>(
-          kLowest, std::max(kLowest, ephemeral_low - 1))(random);
-      if (!handed_out->insert(port).second) continue;
+  // between our check and the node's bind.
+  static PortPicker* picker = [] {
+    int ephemeral_low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+        !(range >> ephemeral_low)) {
+      ephemeral_low = 32768;
     }
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    const bool free =
-        bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (free) return port;
+    constexpr int kLowest = 10000;
+    // One lock file per user, shared by every test process of that user.
+    return new PortPicker(
+        absl::StrCat("/tmp/ebats-test-ports-", getuid(), ".lock"), kLowest,
+        std::max(kLowest, ephemeral_low - 1));
+  }();
+  absl::StatusOr<int> port = picker->Pick(count);
+  if (!port.ok()) {
+    // A port of 0 would surface as a confusing bind or connect error later.
+    std::fprintf(stderr, "FreePort: %s\n", port.status().ToString().c_str());
+    std::abort();
   }
-  return 0;
+  return *port;
 }
 
 std::string LogTail(const std::string& path, size_t lines) {

@@ -54,8 +54,13 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
                                absl::Duration timeout);
 
 // A TCP port on 127.0.0.1 that was free a moment ago, outside the range the
-// kernel picks outgoing connections' ports from.
+// kernel picks outgoing connections' ports from, and reserved for this
+// process until it exits: no other test process gets it from FreePort, and
+// this one never gets it twice (PortPicker).
 int FreePort();
+// The first of `count` consecutive ports, each as FreePort's (for a broker
+// whose distribution and epmd ports follow its AMQP port).
+int FreePorts(int count);
 // The last `lines` lines of a log file (empty when it cannot be read): goes
 // into start-up errors, because the temp dir holding the log is removed.
 std::string LogTail(const std::string& path, size_t lines = 15);
