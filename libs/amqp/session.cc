@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,7 @@ class Session::Connection {
     FailPending(
         absl::UnavailableError("amqp.Publish: connection to broker lost before "
                                "the publish was confirmed"));
+    s_.SetLiveSocket(-1);
     amqp_destroy_connection(conn_);
   }
 
@@ -97,6 +99,7 @@ class Session::Connection {
     int rc =
         amqp_socket_open_noblock(socket, url_.host.c_str(), url_.port, &tv);
     if (rc != AMQP_STATUS_OK) return wire::LibraryError(rc, op);
+    s_.SetLiveSocket(amqp_get_sockfd(conn_));
     amqp_set_handshake_timeout(conn_, &tv);
     amqp_set_rpc_timeout(conn_, &tv);
 
@@ -738,8 +741,27 @@ void Session::Shutdown() {
     stopping_ = true;
   }
   Wake();
+  // Still connecting (or waiting to): nothing was received or accepted on
+  // this connection, so there is nothing to settle or confirm.
+  if (!up_.load(std::memory_order_acquire)) CutConnection();
+  if (started_ &&
+      !exited_.WaitForNotificationWithTimeout(options_.shutdown_grace)) {
+    CutConnection();
+  }
   if (thread_.joinable()) thread_.join();
   FailQueued(absl::UnavailableError("amqp: session shut down"));
+}
+
+void Session::SetLiveSocket(int fd) {
+  absl::MutexLock lock(&socket_mu_);
+  live_socket_ = fd;
+  if (fd >= 0 && cut_) shutdown(fd, SHUT_RDWR);
+}
+
+void Session::CutConnection() {
+  absl::MutexLock lock(&socket_mu_);
+  cut_ = true;
+  if (live_socket_ >= 0) shutdown(live_socket_, SHUT_RDWR);
 }
 
 void Session::Wake() {
@@ -917,8 +939,19 @@ void Session::Run() {
         Notify(false, status);
         break;
       }
+      if (Cut()) {
+        spdlog::warn(
+            "amqp: connection to {} did not close within {} of shutdown and "
+            "was dropped: {}",
+            url.Redacted(), absl::FormatDuration(options_.shutdown_grace),
+            status.ToString());
+        Notify(false, status);
+        break;
+      }
       spdlog::warn("amqp: connection to {} lost: {}", url.Redacted(),
                    status.ToString());
+    } else if (Cut()) {
+      break;  // by Shutdown() while connecting
     } else if (absl::IsFailedPrecondition(status) ||
                absl::IsPermissionDenied(status)) {
       spdlog::error("amqp: cannot use broker {}: {}", url.Redacted(),
@@ -939,6 +972,12 @@ void Session::Run() {
     if (!Sleep(wait)) break;
   }
   up_.store(false, std::memory_order_release);
+  exited_.Notify();
+}
+
+bool Session::Cut() {
+  absl::MutexLock lock(&socket_mu_);
+  return cut_;
 }
 
 }  // namespace ebats::amqp

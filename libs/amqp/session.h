@@ -39,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "libs/amqp/broker_url.h"
 #include "libs/amqp/topology.h"
@@ -110,6 +111,9 @@ struct SessionOptions {
   absl::Duration reconnect_max = absl::Seconds(5);
   // Connect, login and each synchronous broker call.
   absl::Duration io_timeout = absl::Seconds(10);
+  // How long Shutdown() lets an established connection settle, confirm and
+  // close before it drops the socket (see Shutdown()).
+  absl::Duration shutdown_grace = absl::Seconds(5);
   // Holds back the ack of a delivery while an older one is unsettled, and
   // sends the held ones as one multiple-ack once every older delivery is
   // settled. The broker finds a single ack by walking the channel's unacked
@@ -164,7 +168,11 @@ class Session {
   void Start();
   // Cancels consumers, fails queued and unconfirmed publishes with
   // UNAVAILABLE, closes the connection and joins the thread. Unacked
-  // deliveries return to their queues. Idempotent.
+  // deliveries return to their queues. Idempotent. Bounded even when the
+  // broker has stopped responding: a connection still being set up is
+  // dropped at once (nothing on it can be lost), and one that has not closed
+  // within shutdown_grace (outstanding confirms get at most 3 s of it) is
+  // dropped then. Only a TCP connect still in progress runs out io_timeout.
   void Shutdown();
 
   // True while connected, with topology declared and consumers running.
@@ -225,6 +233,14 @@ class Session {
   // requeues those deliveries when the connection goes).
   void FailQueued(const absl::Status& why);
   void Notify(bool up, const absl::Status& why);
+  // The owner thread registers its connection's socket (-1: none), so that
+  // CutConnection() can end a call blocked on a broker that stopped
+  // responding; shutdown(2) wakes the blocked read with end-of-file.
+  void SetLiveSocket(int fd);
+  // From now on, shuts down the live socket and every later one.
+  void CutConnection();
+  // Whether CutConnection() ran.
+  bool Cut();
   void NotifyBlocked(bool blocked, const std::string& reason);
 
   const SessionOptions options_;
@@ -245,6 +261,13 @@ class Session {
   std::string blocked_reason_ ABSL_GUARDED_BY(mu_);
   // Lets BlockedReason() skip mu_ (taken by every Post) in the usual case.
   std::atomic<bool> blocked_{false};
+
+  // Guards the socket against being closed (and its number reused) while
+  // CutConnection() shuts it down.
+  absl::Mutex socket_mu_;
+  int live_socket_ ABSL_GUARDED_BY(socket_mu_) = -1;
+  bool cut_ ABSL_GUARDED_BY(socket_mu_) = false;
+  absl::Notification exited_;  // Run() returned
 
   int wake_fd_ = -1;
   std::atomic<bool> wake_pending_{false};

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@
 #include "libs/amqp/session.h"
 #include "libs/service/service_runtime.h"
 #include "tests/harness/broker_environment.h"
+#include "tests/harness/tcp_proxy.h"
 #include "tests/harness/wait.h"
 
 namespace ebats::amqp {
@@ -426,6 +428,56 @@ TEST(AmqpSessionTest, ShutdownWhileBlockedFailsHeldPublishes) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_NE(outcomes[0].message().find("blocked"), absl::string_view::npos)
       << outcomes[0];
+}
+
+// A broker that accepts the connection and never answers (hung from the
+// start): Shutdown() does not wait out the handshake's io_timeout.
+TEST(AmqpSessionTest, ShutdownDoesNotWaitForABrokerThatNeverAnswers) {
+  auto silent = testing::TcpProxy::Start(0);
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  SessionOptions options = Options(OneQueue("t.silent"));
+  options.brokers = *ParseBrokerUrls(
+      absl::StrCat("amqp://guest:guest@127.0.0.1:", (*silent)->port(), "/"));
+  options.io_timeout = absl::Seconds(60);
+  Session session(options);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return (*silent)->accepted() > 0; }));
+  const absl::Time start = absl::Now();
+  session.Shutdown();
+  // Before, Shutdown() took the whole io_timeout (60 s here).
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_FALSE(session.IsUp());
+}
+
+// A broker that stops responding while the session is up: Shutdown() gives
+// the close handshake shutdown_grace, then drops the connection; the
+// unconfirmed publish fails.
+TEST(AmqpSessionTest, ShutdownDropsAConnectionWhoseBrokerStoppedResponding) {
+  auto proxy = testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  SessionOptions options = Options(OneQueue("t.frozen"));
+  options.brokers = *ParseBrokerUrls(
+      absl::StrCat("amqp://guest:guest@127.0.0.1:", (*proxy)->port(), "/"));
+  options.io_timeout = absl::Seconds(60);
+  options.shutdown_grace = absl::Milliseconds(500);
+  Session session(options);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  ASSERT_TRUE(session.PublishAndWait(To("t.frozen", "before")).ok());
+
+  (*proxy)->Freeze();
+  absl::Notification failed;
+  absl::Status unconfirmed;
+  session.Publish(To("t.frozen", "never confirmed"), [&](absl::Status s) {
+    unconfirmed = std::move(s);
+    failed.Notify();
+  });
+  const absl::Time start = absl::Now();
+  session.Shutdown();
+  // Before, the close handshake waited out io_timeout (60 s here) per call.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  ASSERT_TRUE(failed.HasBeenNotified());
+  EXPECT_EQ(unconfirmed.code(), absl::StatusCode::kUnavailable) << unconfirmed;
 }
 
 // A connection lost while blocked fails what it held (the caller hands its
