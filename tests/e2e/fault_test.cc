@@ -50,8 +50,9 @@ class FaultTest : public ::testing::Test {
     stack_ = std::make_unique<EbatsStack>(BrokerEnvironment::Node().url());
   }
   void TearDown() override {
-    // The node may have been left stopped by a failed test.
+    // The node may have been left frozen or stopped by a failed test.
     RabbitMqNode& node = BrokerEnvironment::Node();
+    node.Thaw();
     if (!PortOpen(node.amqp_port())) {
       EXPECT_TRUE(node.Start().ok());
     }
@@ -366,6 +367,45 @@ TEST_F(FaultTest, CrashingHandlerEndsDeadAsPoisonWithClassicQueues) {
   EbatsStack classic(*url, "classic");
   ExpectCrashLoopEndsAsPoison(classic);
   EXPECT_TRUE(classic.StopAll().ok());
+}
+
+// A broker that hangs mid-stream (SIGSTOP: connections stay open, nothing
+// answers) for longer than the services' AMQP heartbeat timeout, then
+// resumes. Publishes meanwhile are refused or time out, never confirmed and
+// lost; the services find the broker again without a restart.
+TEST_F(FaultTest, BrokerThatHangsAndResumesLosesNothing) {
+  RabbitMqNode& node = BrokerEnvironment::Node();
+  ASSERT_TRUE(stack_->StartScheduler().ok());
+  ASSERT_TRUE(stack_->StartGateway().ok());
+  StartDrillWorker("w-hang", 8);
+  Register("hang_drill", kTask);
+
+  // Over ~45 s: 4 s before the hang, 25 s of it, ~16 s after.
+  const int events = 450;
+  Publisher publisher(stack_->client(), "hang_drill", events,
+                      absl::Milliseconds(100));
+  absl::SleepFor(absl::Seconds(4));
+  node.Freeze();
+  const size_t confirmed_before = publisher.confirmed().size();
+  // Two heartbeat intervals (10 s each) and then some: both sides give the
+  // connections up.
+  absl::SleepFor(absl::Seconds(25));
+  node.Thaw();
+  EXPECT_TRUE(WaitServing(stack_->gateway_address(), absl::Seconds(60)));
+
+  const DrillResult result = AwaitDrill(stack_->client(), publisher, events,
+                                        kTopic, kTask, absl::Minutes(3));
+  std::cout << result.Summary() << std::endl;
+  EXPECT_EQ(result.lost, 0);
+  EXPECT_EQ(result.confirmed + result.refused, events);
+  // Events published after the hang went through again.
+  EXPECT_GT(result.confirmed, static_cast<int>(confirmed_before) + 10)
+      << confirmed_before << " confirmed before the hang";
+  for (const auto& [code, n] : publisher.refused_codes()) {
+    EXPECT_TRUE(code == absl::StatusCode::kUnavailable ||
+                code == absl::StatusCode::kDeadlineExceeded)
+        << absl::StatusCodeToString(code) << " x" << n;
+  }
 }
 
 TEST_F(FaultTest, Drill) {

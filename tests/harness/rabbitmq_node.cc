@@ -1,5 +1,6 @@
 #include "tests/harness/rabbitmq_node.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -139,6 +140,10 @@ absl::Status RabbitMqNode::Stop() {
 }
 
 void RabbitMqNode::Kill() { server_.Kill(); }
+
+void RabbitMqNode::Freeze() { server_.Signal(SIGSTOP); }
+
+void RabbitMqNode::Thaw() { server_.Signal(SIGCONT); }
 
 absl::Status RabbitMqNode::JoinCluster(const RabbitMqNode& other) {
   for (const std::vector<std::string>& args :

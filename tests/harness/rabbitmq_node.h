@@ -36,6 +36,10 @@ class RabbitMqNode {
   absl::Status Stop();
   // SIGKILL of the whole node.
   void Kill();
+  // SIGSTOP of the whole node (not its epmd): it hangs, its connections stay
+  // open and nothing answers, as a wedged broker. Thaw() resumes it.
+  void Freeze();
+  void Thaw();
   // Makes this (started) node join `other`'s cluster, resetting its data.
   absl::Status JoinCluster(const RabbitMqNode& other);
   const std::string& node_name() const { return node_name_; }
