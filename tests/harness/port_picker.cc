@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -59,13 +58,12 @@ absl::StatusOr<int> PortPicker::Pick(int count) {
                        std::strerror(errno)));
     }
   }
-  static std::mt19937 random{std::random_device{}()};
   const int starts = highest_ - lowest_ + 2 - count;
   if (count < 1 || starts < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(count, " ports do not fit in ", lowest_, "-", highest_));
   }
-  const int offset = std::uniform_int_distribution<int>(0, starts - 1)(random);
+  const int offset = std::uniform_int_distribution<int>(0, starts - 1)(random_);
   for (int i = 0; i < starts; ++i) {
     const int first = lowest_ + (offset + i) % starts;
     auto usable = [&](auto&& test) {

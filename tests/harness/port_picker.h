@@ -11,6 +11,7 @@
 #ifndef EBATS_TESTS_HARNESS_PORT_PICKER_H_
 #define EBATS_TESTS_HARNESS_PORT_PICKER_H_
 
+#include <random>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,7 @@ class PortPicker {
   const int lowest_;
   const int highest_;
   absl::Mutex mu_;
+  std::mt19937 random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
   int lock_fd_ ABSL_GUARDED_BY(mu_) = -1;
   absl::flat_hash_set<int> handed_out_ ABSL_GUARDED_BY(mu_);
 };

@@ -59,6 +59,12 @@ absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int upstream_port) {
         absl::StrCat("proxy on port ", port, ": ", std::strerror(error)));
   }
   const int wake = eventfd(0, EFD_CLOEXEC);
+  if (wake < 0) {
+    const int error = errno;
+    close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("proxy: eventfd: ", std::strerror(error)));
+  }
   return std::unique_ptr<TcpProxy>(new TcpProxy(fd, port, upstream_port, wake));
 }
 

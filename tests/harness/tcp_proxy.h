@@ -1,6 +1,8 @@
 // A loopback TCP proxy that can stop moving bytes, to stand for a peer (a
 // broker) that hangs without closing its connections: the kernel still
-// accepts and keeps connections, and nothing ever answers.
+// accepts and keeps connections, and nothing ever answers. One thread
+// forwards with blocking writes: enough for a test's few connections, not a
+// general proxy.
 #ifndef EBATS_TESTS_HARNESS_TCP_PROXY_H_
 #define EBATS_TESTS_HARNESS_TCP_PROXY_H_
 
