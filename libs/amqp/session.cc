@@ -139,11 +139,18 @@ class Session::Connection {
     const AmqpTls& tls = s_.options_.tls;
     amqp_ssl_socket_set_verify_peer(socket, 1);
     amqp_ssl_socket_set_verify_hostname(socket, 1);
+    auto* context = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+    if (context == nullptr)
+      return absl::InternalError(absl::StrCat(op, ": no TLS context"));
+    // rabbitmq-c connects and runs the whole TLS handshake inside
+    // amqp_socket_open, and hands the socket out only after it. The
+    // handshake's start names the socket, so that Shutdown() can cut a
+    // handshake the broker never answers (the context is this connection's
+    // own).
+    SSL_CTX_set_app_data(context, &s_);
+    SSL_CTX_set_info_callback(context, &Connection::OnTlsEvent);
     if (tls.ca_file.empty()) {
-      auto* context =
-          static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
-      if (context == nullptr ||
-          SSL_CTX_set_default_verify_paths(context) != 1) {
+      if (SSL_CTX_set_default_verify_paths(context) != 1) {
         return absl::InternalError(
             absl::StrCat(op, ": cannot load the system's CA certificates"));
       }
@@ -163,6 +170,13 @@ class Session::Connection {
       }
     }
     return absl::OkStatus();
+  }
+
+  static void OnTlsEvent(const SSL* ssl, int where, int /*ret*/) {
+    if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+    auto* session =
+        static_cast<Session*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    if (session != nullptr) session->SetLiveSocket(SSL_get_fd(ssl));
   }
 
   // Declares `topology` on the admin channel. A refused declaration reopens

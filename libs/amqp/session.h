@@ -169,10 +169,11 @@ class Session {
   // Cancels consumers, fails queued and unconfirmed publishes with
   // UNAVAILABLE, closes the connection and joins the thread. Unacked
   // deliveries return to their queues. Idempotent. Bounded even when the
-  // broker has stopped responding: a connection still being set up is
-  // dropped at once (nothing on it can be lost), and one that has not closed
-  // within shutdown_grace (outstanding confirms get at most 3 s of it) is
-  // dropped then. Only a TCP connect still in progress runs out io_timeout.
+  // broker has stopped responding: a connection still being set up (TLS
+  // handshake included) is dropped at once (nothing on it can be lost), and
+  // one that has not closed within shutdown_grace (outstanding confirms get
+  // at most 3 s of it) is dropped then. Only a TCP connect still in progress
+  // runs out io_timeout.
   void Shutdown();
 
   // True while connected, with topology declared and consumers running.

@@ -14,6 +14,8 @@
 #include "tests/e2e/ebats_stack.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/harness/certs.h"
+#include "tests/harness/hung_broker.h"
+#include "tests/harness/tcp_proxy.h"
 #include "tests/harness/wait.h"
 
 namespace ebats::testing {
@@ -55,6 +57,32 @@ TEST(SecurityTest, AmqpsConnectsOnlyToABrokerItCanVerify) {
   EXPECT_EQ(unverified.PublishAndWait(message).code(),
             absl::StatusCode::kUnavailable);
   unverified.Shutdown();
+}
+
+// A TLS connection whose broker stops answering (frozen behind a proxy):
+// Shutdown() cuts it after shutdown_grace, as a plain one (see
+// amqp_session_test), and the unconfirmed publish fails.
+TEST(SecurityTest, ShutdownDropsATlsConnectionWhoseBrokerStoppedResponding) {
+  auto proxy = TcpProxy::Start(BrokerEnvironment::Node().tls_port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  amqp::SessionOptions options;
+  options.brokers = *amqp::ParseBrokerUrls(
+      absl::StrCat("amqps://guest:guest@localhost:", (*proxy)->port(), "/"));
+  options.tls.ca_file = Certs().ca_cert;
+  options.io_timeout = absl::Seconds(60);
+  options.shutdown_grace = absl::Milliseconds(500);
+  options.topology.queues.push_back(
+      amqp::DurableQueue("tls.frozen", amqp::QueueType::kQuorum));
+  amqp::Session session(options);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  amqp::Message message;
+  message.routing_key = "tls.frozen";
+  message.body = "before";
+  ASSERT_TRUE(session.PublishAndWait(message).ok());
+
+  message.body = "never confirmed";
+  ExpectShutdownDropsAFrozenConnection(session, **proxy, message);
 }
 
 class SecureStackTest : public ::testing::Test {

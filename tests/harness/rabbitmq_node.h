@@ -61,6 +61,7 @@ class RabbitMqNode {
   // amqps://guest:guest@localhost:<tls port>/ (the test server certificate
   // names localhost).
   std::string tls_url() const;
+  int tls_port() const { return tls_port_; }
   const std::string& dir() const { return dir_.path(); }
 
  private:
