@@ -4,6 +4,7 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <fcntl.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/container/btree_set.h"
@@ -768,8 +770,11 @@ void Session::Shutdown() {
 
 void Session::SetLiveSocket(int fd) {
   absl::MutexLock lock(&socket_mu_);
-  live_socket_ = fd;
-  if (fd >= 0 && cut_) shutdown(fd, SHUT_RDWR);
+  if (live_socket_ >= 0) close(live_socket_);
+  // A copy of our own: rabbitmq-c closes its descriptor on some errors
+  // before the connection ends, and the number may then be reused by anyone.
+  live_socket_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (live_socket_ >= 0 && cut_) shutdown(live_socket_, SHUT_RDWR);
 }
 
 void Session::CutConnection() {
@@ -931,7 +936,10 @@ void Session::Run() {
       consuming = consuming_;
     }
     const BrokerUrl& url = options_.brokers[broker];
-    Connection connection(*this, url, ++generation_);
+    // Ends before the wait for the next attempt: its unconfirmed publishes
+    // fail and its socket closes when it is lost, not after the wait.
+    std::optional<Connection> current;
+    Connection& connection = current.emplace(*this, url, ++generation_);
     absl::Status status = connection.Open();
     if (status.ok()) status = connection.DeclareTopology(topology);
     if (status.ok() && consuming) status = connection.StartConsumers();
@@ -974,6 +982,7 @@ void Session::Run() {
       spdlog::warn("amqp: cannot connect to {}: {}", url.Redacted(),
                    status.ToString());
     }
+    current.reset();
     if (was_up || !status.ok()) Notify(false, status);
     was_up = false;
     FailQueued(

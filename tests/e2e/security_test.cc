@@ -1,11 +1,17 @@
 // Security end to end, with certificates the test makes itself: amqps to a
 // RabbitMQ node with a TLS listener, TLS on every gRPC endpoint with client
 // certificates required, and bearer tokens on the gateway and scheduler.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/amqp/session.h"
 #include "libs/common/openssl_init.h"
@@ -83,6 +89,38 @@ TEST(SecurityTest, ShutdownDropsATlsConnectionWhoseBrokerStoppedResponding) {
 
   message.body = "never confirmed";
   ExpectShutdownDropsAFrozenConnection(session, **proxy, message);
+}
+
+// A handshake that fails (the broker cannot be verified) closes its socket
+// inside rabbitmq-c, and the session then waits before it tries again. A
+// Shutdown() meanwhile must not shut down the socket that now has the same
+// number (anyone's: here the test's own).
+TEST(SecurityTest, ShutdownAfterAFailedHandshakeLeavesOtherSocketsAlone) {
+  amqp::SessionOptions options;
+  options.brokers = *amqp::ParseBrokerUrls(BrokerEnvironment::Node().tls_url());
+  options.tls.ca_file = Certs().other_ca_cert;
+  options.reconnect_min = absl::Seconds(20);  // waits 10-20 s to try again
+  absl::Notification refused;
+  amqp::Session session(options);
+  session.SetStateHandler([&](bool up, const absl::Status&) {
+    if (!up && !refused.HasBeenNotified()) refused.Notify();
+  });
+  session.Start();
+  ASSERT_TRUE(refused.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // The lowest free numbers go first: these take the handshake's.
+  std::vector<std::array<int, 2>> pairs(16);
+  for (auto& pair : pairs)
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair.data()), 0);
+  session.Shutdown();
+  for (const auto& pair : pairs) {
+    char byte = 'x';
+    EXPECT_EQ(send(pair[0], &byte, 1, MSG_NOSIGNAL), 1)
+        << "fd " << pair[0] << " was shut down";
+    EXPECT_EQ(recv(pair[1], &byte, 1, MSG_DONTWAIT), 1)
+        << "fd " << pair[1] << " was shut down";
+    close(pair[0]);
+    close(pair[1]);
+  }
 }
 
 class SecureStackTest : public ::testing::Test {

@@ -474,6 +474,32 @@ TEST(AmqpSessionTest, ShutdownDropsAConnectionWhoseBrokerStoppedResponding) {
       session, **proxy, To("t.frozen", "never confirmed"));
 }
 
+// A publish still unconfirmed when the connection is lost fails then, not
+// after the wait before the next connection attempt.
+TEST(AmqpSessionTest, UnconfirmedPublishFailsAsSoonAsTheConnectionIsLost) {
+  auto proxy = testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  SessionOptions options = Options(OneQueue("t.lost"));
+  options.brokers = *ParseBrokerUrls(
+      absl::StrCat("amqp://guest:guest@127.0.0.1:", (*proxy)->port(), "/"));
+  options.reconnect_min = absl::Seconds(20);  // waits 10-20 s to reconnect
+  Session session(options);
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  (*proxy)->Freeze();
+  absl::Notification failed;
+  absl::Status unconfirmed;
+  session.Publish(To("t.lost", "never confirmed"), [&](absl::Status s) {
+    unconfirmed = std::move(s);
+    failed.Notify();
+  });
+  const absl::Time lost = absl::Now();
+  proxy->reset();  // closes the connection
+  ASSERT_TRUE(failed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_LT(absl::Now() - lost, absl::Seconds(5));
+  EXPECT_EQ(unconfirmed.code(), absl::StatusCode::kUnavailable) << unconfirmed;
+}
+
 // A connection lost while blocked fails what it held (the caller hands its
 // input back, as for any unconfirmed publish) and the next connection starts
 // unblocked.
