@@ -46,9 +46,13 @@ stop_all() {
     kill -TERM "$worker_pid" 2>/dev/null || true
     wait "$worker_pid" 2>/dev/null || true
   fi
-  if ((${#pids[@]})); then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
+  # Every background job, not only the recorded ones: a signal right after a
+  # service started, before the line that records its pid, left it running.
+  local -a jobs_left
+  mapfile -t jobs_left < <(jobs -p)
+  if ((${#jobs_left[@]})); then
+    kill -TERM "${jobs_left[@]}" 2>/dev/null || true
+    wait "${jobs_left[@]}" 2>/dev/null || true
   fi
   "$EBATS_ROOT/scripts/rabbitmq-local.sh" stop "$local_dir/rabbitmq" "$amqp_port"
   echo "stopped."

@@ -7,6 +7,7 @@
 // (EBATS_BUILD_DIR) with its data, logs and ports of its own.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -75,8 +76,11 @@ class UpScriptTest : public ::testing::Test {
     for (pid_t pid : StartedFrom(dir_)) kill(pid, SIGKILL);
   }
 
-  // scripts/up.sh as a user runs it, with this build and ports of its own.
-  absl::StatusOr<ChildProcess> StartUp() {
+  // scripts/up.sh (or `script`) as a user runs it, with this build and ports
+  // of its own.
+  absl::StatusOr<ChildProcess> StartUp(
+      const std::string& script = absl::StrCat(EBATS_SOURCE_DIR,
+                                               "/scripts/up.sh")) {
     const std::map<std::string, std::string> env = {
         {"EBATS_BUILD_DIR", EBATS_BUILD_DIR},
         {"EBATS_LOCAL_DIR", dir_},
@@ -89,8 +93,7 @@ class UpScriptTest : public ::testing::Test {
         {"EBATS_SCHEDULER_METRICS_ADDR", "127.0.0.1:0"},
         {"EBATS_WORKER_METRICS_ADDR", "127.0.0.1:0"},
     };
-    return ChildProcess::Start(
-        {"bash", absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh")}, env, log_);
+    return ChildProcess::Start({"bash", script}, env, log_);
   }
 
   // Until up.sh says its broker is up.
@@ -107,6 +110,10 @@ class UpScriptTest : public ::testing::Test {
   // nothing it started is left: services, RabbitMQ, epmd.
   void InterruptAndExpectEverythingStopped(ChildProcess& up) {
     up.Signal(SIGINT);
+    ExpectEverythingStopped(up);
+  }
+
+  void ExpectEverythingStopped(ChildProcess& up) {
     auto code = up.Wait(absl::Minutes(2));
     ASSERT_TRUE(code.ok()) << code.status() << "\n" << ReadFile(log_);
     const std::string stopped = ReadFile(log_);
@@ -188,6 +195,32 @@ TEST_F(UpScriptTest, CtrlCWithAFrozenBrokerStillStopsEverything) {
   }
   ASSERT_EQ(frozen, 1) << CommandLines(StartedFrom(dir_));
   InterruptAndExpectEverythingStopped(*up);
+}
+
+// A Ctrl-C right after a service started, before up.sh recorded its pid:
+// the test puts it there deterministically, with a copy of the scripts whose
+// up.sh interrupts itself on the line after it starts the gateway. Before,
+// that gateway was left running (seen once in a full run, by timing).
+TEST_F(UpScriptTest, CtrlCRightAfterAServiceStartedStopsItToo) {
+  ASSERT_FALSE(dir_.empty());
+  const std::string scripts = dir_ + "/scripts";
+  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
+  for (const char* name : {"lib.sh", "rabbitmq-local.sh"}) {
+    const std::string copy = absl::StrCat(scripts, "/", name);
+    std::ofstream(copy) << ReadFile(
+        absl::StrCat(EBATS_SOURCE_DIR, "/scripts/", name));
+    ASSERT_EQ(chmod(copy.c_str(), 0755), 0);
+  }
+  std::string up_sh =
+      ReadFile(absl::StrCat(EBATS_SOURCE_DIR, "/scripts/up.sh"));
+  const size_t gateway = up_sh.find("/ebats-gateway\" >");
+  ASSERT_NE(gateway, std::string::npos) << "up.sh no longer starts the gateway";
+  up_sh.insert(up_sh.find('\n', gateway) + 1, "kill -INT $$\n");
+  std::ofstream(scripts + "/up.sh") << up_sh;
+
+  auto up = StartUp(scripts + "/up.sh");
+  ASSERT_TRUE(up.ok()) << up.status();
+  ExpectEverythingStopped(*up);
 }
 
 }  // namespace
