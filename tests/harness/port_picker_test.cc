@@ -1,7 +1,5 @@
 #include "tests/harness/port_picker.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "tests/harness/loopback.h"
 #include "tests/harness/process.h"
 
 namespace ebats::testing {
@@ -100,11 +99,7 @@ TEST_F(PortPickerTest, ARunOfPortsIsHeldWholeAndNeedsEveryPortFree) {
 TEST_F(PortPickerTest, SkipsAPortSomethingElseIsBoundTo) {
   const int port = FreePort();
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_TRUE(BindLoopback(fd, port));
   ASSERT_FALSE(PortBinds(port));
   PortPicker picker(LockPath(), port, port);
   EXPECT_EQ(picker.Pick().status().code(),

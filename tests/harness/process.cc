@@ -1,8 +1,6 @@
 #include "tests/harness/process.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -23,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "tests/harness/loopback.h"
 #include "tests/harness/port_picker.h"
 
 extern char** environ;
@@ -198,12 +197,7 @@ std::string LogTail(const std::string& path, size_t lines) {
 
 bool PortOpen(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool open =
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const bool open = ConnectLoopback(fd, port);
   close(fd);
   return open;
 }

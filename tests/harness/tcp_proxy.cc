@@ -1,7 +1,5 @@
 #include "tests/harness/tcp_proxy.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -13,18 +11,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/harness/loopback.h"
 #include "tests/harness/process.h"
 
 namespace ebats::testing {
 namespace {
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  return addr;
-}
 
 // One proxied connection: bytes read from one side are written to the other.
 struct Pair {
@@ -50,9 +41,7 @@ bool Pump(int from, int to) {
 absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int upstream_port) {
   const int port = FreePort();
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr = Loopback(port);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ||
-      listen(fd, 64)) {
+  if (fd < 0 || !BindLoopback(fd, port) || listen(fd, 64)) {
     const int error = errno;
     if (fd >= 0) close(fd);
     return absl::UnavailableError(
@@ -121,10 +110,8 @@ void TcpProxy::Run() {
         continue;
       }
       const int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in addr = Loopback(upstream_port_);
       if (client >= 0 && upstream >= 0 &&
-          connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
-              0) {
+          ConnectLoopback(upstream, upstream_port_)) {
         pairs.push_back({client, upstream});
       } else {
         if (client >= 0) close(client);
