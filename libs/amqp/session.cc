@@ -364,7 +364,8 @@ class Session::Connection {
   }
 
   // Runs every queued command; an error means the connection is unusable
-  // (the commands not yet run are failed with it).
+  // (the commands not yet run are failed with it; the one that failed has
+  // completed itself).
   absl::Status RunQueuedCommands(bool* stopping, size_t* executed) {
     std::deque<Command> batch;
     // Re-arm the wake-up before taking the queue: a command posted after the
@@ -376,8 +377,9 @@ class Session::Connection {
       batch.swap(s_.commands_);
     }
     *executed = batch.size();
-    for (auto& command : batch) {
-      absl::Status status = Execute(command);
+    while (!batch.empty()) {
+      absl::Status status = Execute(batch.front());
+      batch.pop_front();
       if (!status.ok()) {
         FailCommands(batch, status);
         return status;
@@ -386,7 +388,8 @@ class Session::Connection {
     return FlushAcks();
   }
 
-  // OK unless the connection is unusable.
+  // OK unless the connection is unusable. Completes `command` (or hands its
+  // completion on, e.g. to the confirm it waits for) whatever the outcome.
   absl::Status Execute(Command& command) {
     switch (command.kind) {
       case Command::Kind::kPublish:
@@ -886,6 +889,15 @@ void Session::StopConsuming() {
 }
 
 bool Session::Sleep(absl::Duration timeout) {
+  // Re-armed before stopping_ is read: a Shutdown() before this point is
+  // seen below, and any later one writes the eventfd. (A wake-up read by a
+  // connection that failed before it ran its commands left the flag set, and
+  // a Shutdown() then slept out the whole wait.)
+  wake_pending_.store(false, std::memory_order_release);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+  }
   pollfd fd{wake_fd_, POLLIN, 0};
   poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   uint64_t count;

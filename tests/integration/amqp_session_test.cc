@@ -431,6 +431,16 @@ TEST(AmqpSessionTest, ShutdownWhileBlockedFailsHeldPublishes) {
       << outcomes[0];
 }
 
+// Options for a session on `queue` that reaches the test broker through
+// `proxy`.
+SessionOptions ThroughProxy(const testing::TcpProxy& proxy,
+                            const std::string& queue) {
+  SessionOptions options = Options(OneQueue(queue));
+  options.brokers = *ParseBrokerUrls(
+      absl::StrCat("amqp://guest:guest@127.0.0.1:", proxy.port(), "/"));
+  return options;
+}
+
 // A broker that accepts the connection and never answers (hung from the
 // start): Shutdown() does not wait out the handshake's io_timeout (60 s
 // here; before, it took all of it).
@@ -461,9 +471,7 @@ TEST(AmqpSessionTest, ShutdownDoesNotWaitForATlsHandshakeThatNeverAnswers) {
 TEST(AmqpSessionTest, ShutdownDropsAConnectionWhoseBrokerStoppedResponding) {
   auto proxy = testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
-  SessionOptions options = Options(OneQueue("t.frozen"));
-  options.brokers = *ParseBrokerUrls(
-      absl::StrCat("amqp://guest:guest@127.0.0.1:", (*proxy)->port(), "/"));
+  SessionOptions options = ThroughProxy(**proxy, "t.frozen");
   options.io_timeout = absl::Seconds(60);
   options.shutdown_grace = absl::Milliseconds(500);
   Session session(options);
@@ -479,9 +487,7 @@ TEST(AmqpSessionTest, ShutdownDropsAConnectionWhoseBrokerStoppedResponding) {
 TEST(AmqpSessionTest, UnconfirmedPublishFailsAsSoonAsTheConnectionIsLost) {
   auto proxy = testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
   ASSERT_TRUE(proxy.ok()) << proxy.status();
-  SessionOptions options = Options(OneQueue("t.lost"));
-  options.brokers = *ParseBrokerUrls(
-      absl::StrCat("amqp://guest:guest@127.0.0.1:", (*proxy)->port(), "/"));
+  SessionOptions options = ThroughProxy(**proxy, "t.lost");
   options.reconnect_min = absl::Seconds(20);  // waits 10-20 s to reconnect
   Session session(options);
   session.Start();
@@ -498,6 +504,73 @@ TEST(AmqpSessionTest, UnconfirmedPublishFailsAsSoonAsTheConnectionIsLost) {
   ASSERT_TRUE(failed.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_LT(absl::Now() - lost, absl::Seconds(5));
   EXPECT_EQ(unconfirmed.code(), absl::StatusCode::kUnavailable) << unconfirmed;
+}
+
+// Shutdown() while the session waits to reconnect returns at once. The
+// wake-up Shutdown() sends could be swallowed: when a command's wake-up was
+// read in the same turn as the connection failed, the next wait ignored
+// every later one and Shutdown() slept it out (10-20 s here). Timing decides
+// whether a round meets that turn, hence the rounds, each with a publish
+// racing the lost connection.
+TEST(AmqpSessionTest, ShutdownWhileWaitingToReconnectIsPrompt) {
+  constexpr int kRounds = 20;
+  int slow = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    auto proxy =
+        testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    SessionOptions options = ThroughProxy(**proxy, "t.lost");
+    options.reconnect_min = absl::Seconds(20);  // waits 10-20 s
+    Session session(options);
+    session.Start();
+    ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+    absl::Notification done;
+    session.Publish(To("t.lost", "racing the loss"),
+                    [&](absl::Status) { done.Notify(); });
+    proxy->reset();  // closes the connection
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_TRUE(WaitFor([&] { return !session.IsUp(); }));
+    const absl::Time start = absl::Now();
+    session.Shutdown();
+    slow += absl::Now() - start > absl::Seconds(2);
+  }
+  EXPECT_EQ(slow, 0) << "of " << kRounds << " rounds";
+}
+
+// Every publish completes exactly once, also when its write fails because
+// the connection was reset under it. Before, the publish whose write failed
+// ran its completion twice (once for itself, once with the batch it was in):
+// a gateway call then finished twice.
+TEST(AmqpSessionTest, PublishesRacingAResetConnectionCompleteOnce) {
+  constexpr int kRounds = 40;  // timing decides which rounds meet the race
+  constexpr int kBurst = 64;
+  for (int round = 0; round < kRounds; ++round) {
+    auto proxy =
+        testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    SessionOptions options = ThroughProxy(**proxy, "t.reset");
+    Session session(options);
+    session.Start();
+    ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+    std::vector<std::atomic<int>> calls(kBurst + 1);
+    // Left unread in the frozen proxy, it makes the proxy's close a reset.
+    (*proxy)->Freeze();
+    session.Publish(To("t.reset", "unread"), [&](absl::Status) { ++calls[0]; });
+    ASSERT_TRUE(WaitFor([&] { return (*proxy)->accepted() > 0; }));
+    proxy->reset();
+    for (int i = 1; i <= kBurst; ++i) {
+      session.Publish(To("t.reset", "racing the reset"),
+                      [&, i](absl::Status) { ++calls[i]; });
+    }
+    ASSERT_TRUE(WaitFor([&] {
+      for (const auto& c : calls)
+        if (c.load() == 0) return false;
+      return true;
+    }));
+    session.Shutdown();
+    for (int i = 0; i <= kBurst; ++i)
+      EXPECT_EQ(calls[i].load(), 1) << "publish " << i << ", round " << round;
+  }
 }
 
 // A connection lost while blocked fails what it held (the caller hands its
