@@ -34,7 +34,6 @@ mkdir -p "$logs"
 export EBATS_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp_port/"
 export EBATS_DATA_DIR="$local_dir/data"
 ctl="$build/services/ebatsctl/ebatsctl"
-pids=()
 worker_pid=
 
 stop_all() {
@@ -67,12 +66,10 @@ trap 'exit 130' INT TERM HUP
 # Services in sessions of their own: Ctrl-C reaches this script only, which
 # stops them in order (worker first).
 setsid "$build/services/scheduler/ebats-scheduler" >"$logs/scheduler.log" 2>&1 &
-pids+=($!)
+scheduler_pid=$!
 setsid "$build/services/gateway/ebats-gateway" >"$logs/gateway.log" 2>&1 &
-pids+=($!)
 setsid "$build/services/worker/ebats-worker" --topics=demo >"$logs/worker.log" 2>&1 &
 worker_pid=$!
-pids+=($!)
 
 for _ in $(seq 1 100); do
   "$ctl" health >/dev/null 2>&1 && break
@@ -106,5 +103,4 @@ Worker results follow; Ctrl-C stops everything.
 
 TXT
 tail -n 0 -f "$logs/worker.log" &
-pids+=($!)
-wait "${pids[0]}"
+wait "$scheduler_pid"

@@ -236,7 +236,9 @@ class Session {
   void Notify(bool up, const absl::Status& why);
   // The owner thread registers its connection's socket (-1: none), so that
   // CutConnection() can end a call blocked on a broker that stopped
-  // responding; shutdown(2) wakes the blocked read with end-of-file.
+  // responding; shutdown(2) wakes the blocked read with end-of-file. The
+  // session keeps a duplicate descriptor until the next call, so the number
+  // it cuts is never one that rabbitmq-c closed and someone else reused.
   void SetLiveSocket(int fd);
   // From now on, shuts down the live socket and every later one.
   void CutConnection();
