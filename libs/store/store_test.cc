@@ -378,6 +378,42 @@ TEST(StoreTest, SurvivesReopen) {
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
 }
 
+// A waiter wakes only for a task that stays recorded. Here a trigger
+// refuses the batch's second task after its first, the awaited one, was
+// written: the insert is rolled back, the waiter keeps waiting, and the
+// insert that follows is what it finds.
+TEST(StoreTest, ARolledBackInsertDoesNotEndAWait) {
+  const std::string path = FreshPath("store_rollback.db");
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  {
+    auto other = Database::Open(path);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)
+                    ->Exec("CREATE TRIGGER refuse BEFORE INSERT ON tasks "
+                           "WHEN NEW.id = 'refused' BEGIN "
+                           "SELECT RAISE(ABORT, 'refused by the test'); END")
+                    .ok());
+  }
+  absl::StatusOr<v1::Task> awaited;
+  std::thread waiter([&] {
+    awaited = (*store)->AwaitTask("awaited", absl::Now() + absl::Seconds(30));
+  });
+  absl::SleepFor(absl::Milliseconds(50));  // the waiter is waiting
+  std::vector<InsertOutcome> outcomes;
+  absl::Status refused = (*store)->InsertTasks(
+      {NewTask("awaited"), NewTask("refused")}, &outcomes);
+  EXPECT_NE(refused.message().find("refused by the test"),
+            absl::string_view::npos)
+      << refused;
+  EXPECT_TRUE(absl::IsNotFound((*store)->GetTask("awaited").status()));
+  absl::SleepFor(absl::Milliseconds(50));  // a waiter woken wrongly returns
+  ASSERT_TRUE((*store)->InsertTasks({NewTask("awaited")}, &outcomes).ok());
+  waiter.join();
+  ASSERT_TRUE(awaited.ok()) << awaited.status();
+  EXPECT_EQ(awaited->id(), "awaited");
+}
+
 // Inserts 100 tasks with ids "<prefix>-0".."<prefix>-99" in one batch.
 absl::Status InsertHundred(Store& store, const std::string& prefix) {
   std::vector<v1::Task> tasks;

@@ -578,6 +578,51 @@ TEST(AmqpSessionTest, PublishesRacingAResetConnectionCompleteOnce) {
   }
 }
 
+// Declare()'s contract when the connection is lost under the declaration:
+// it completes once, as UNAVAILABLE, and the topology is declared at the
+// next connect all the same (the worker and the scheduler rely on that for
+// the topic queues they add). The declaration waits for its reply in a
+// frozen proxy whose close then resets the connection; timing decides
+// whether it is sent first or failed unsent, hence the rounds. The session
+// then fails over to the broker itself.
+TEST(AmqpSessionTest, DeclarationOnALostConnectionCompletesOnceAndIsRedone) {
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    auto proxy =
+        testing::TcpProxy::Start(BrokerEnvironment::Node().amqp_port());
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    SessionOptions options = ThroughProxy(**proxy, "t.declare.base");
+    options.brokers.push_back(Options().brokers[0]);
+    Session session(options);
+    session.Start();
+    ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+    const uint64_t connects = session.connects();
+    const std::string queue = absl::StrCat("t.declare.lost.", round);
+    absl::Mutex mu;
+    std::vector<absl::Status> outcomes;
+    (*proxy)->Freeze();
+    session.Declare(OneQueue(queue), [&](absl::Status s) {
+      absl::MutexLock lock(&mu);
+      outcomes.push_back(std::move(s));
+    });
+    proxy->reset();
+    ASSERT_TRUE(WaitFor([&] {
+      absl::MutexLock lock(&mu);
+      return !outcomes.empty();
+    }));
+    ASSERT_TRUE(WaitFor(
+        [&] { return session.connects() > connects && session.IsUp(); }));
+    // Routable only once the queue and its binding exist.
+    absl::Status routed = session.PublishAndWait(To(queue, "declared"));
+    EXPECT_TRUE(routed.ok()) << routed << ", round " << round;
+    session.Shutdown();
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(outcomes.size(), 1u) << "round " << round;
+    EXPECT_EQ(outcomes[0].code(), absl::StatusCode::kUnavailable)
+        << outcomes[0] << ", round " << round;
+  }
+}
+
 // A connection lost while blocked fails what it held (the caller hands its
 // input back, as for any unconfirmed publish) and the next connection starts
 // unblocked.
