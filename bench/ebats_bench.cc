@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/random/random.h"
@@ -38,8 +39,8 @@
 #include "libs/worker/worker.h"
 
 ABSL_FLAG(std::string, scenario, "lateness",
-          "lateness, ladder, broker, broker_latency, throughput, latency or "
-          "jitter");
+          "lateness, ladder, broker, broker_latency, throughput, latency, "
+          "jitter or replay");
 ABSL_FLAG(std::string, gateway, "127.0.0.1:7401", "gateway address");
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7402", "scheduler address");
 ABSL_FLAG(std::string, amqp_url, "amqp://guest:guest@127.0.0.1:5672/",
@@ -772,6 +773,98 @@ int Lateness() {
   return 0;
 }
 
+// replay: --tasks tasks created on a topic of their own whose handler fails
+// each task's first run (dead at once, reason "failed"), then one
+// ReplayTasks call for the topic: how long the call took, tasks replayed per
+// second, and the time from the call until every replayed task ran again;
+// --repeat runs with fresh tasks on the same topic.
+int Replay() {
+  const int tasks = absl::GetFlag(FLAGS_tasks);
+  const std::string topic =
+      absl::StrCat("bench_replay_", domain::NewRandomId().substr(0, 6));
+  absl::Mutex mu;
+  absl::flat_hash_set<std::string> failed_once;
+  int replays_ran = 0;
+  worker::Worker worker(BenchWorkerOptions(topic));
+  worker.Handle("noop", [&](const worker::TaskContext& task) {
+    absl::MutexLock lock(&mu);
+    if (failed_once.insert(task.task_id).second)
+      return worker::Result::Fail("first run fails");
+    ++replays_ran;
+    return worker::Result::Success();
+  });
+  if (!worker.Start().ok()) return 1;
+  while (!worker.IsUp()) absl::SleepFor(absl::Milliseconds(10));
+  client::ClientOptions options;
+  options.gateway_address = absl::GetFlag(FLAGS_gateway);
+  options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.timeout = absl::Minutes(30);
+  client::Client client(options);
+  // Dead tasks of the topic, as the store has them.
+  const auto count_dead = [&]() -> int {
+    v1::ListTasksRequest request;
+    request.set_topic(topic);
+    request.set_state(v1::TASK_STATE_DEAD);
+    request.set_page_size(1000);
+    int dead = 0;
+    for (;;) {
+      auto page = client.ListTasks(request);
+      if (!page.ok()) return -1;
+      dead += page->tasks_size();
+      if (page->next_page_token().empty()) return dead;
+      request.set_page_token(page->next_page_token());
+    }
+  };
+  std::vector<double> call_seconds, per_second, all_ran_seconds;
+  int create_failed = 0, replayed_total = 0;
+  for (int run = 0; run < absl::GetFlag(FLAGS_repeat); ++run) {
+    {
+      absl::MutexLock lock(&mu);
+      replays_ran = 0;
+    }
+    const int failed = CreateTasks(
+        tasks, absl::GetFlag(FLAGS_clients), topic, [] { return int64_t{0}; },
+        nullptr);
+    create_failed += failed;
+    const absl::Time give_up = absl::Now() + absl::Minutes(10);
+    while (count_dead() < tasks - failed && absl::Now() < give_up)
+      absl::SleepFor(absl::Milliseconds(500));
+    v1::ReplayTasksRequest request;
+    request.set_topic(topic);
+    const absl::Time start = absl::Now();
+    auto replayed = client.ReplayTasks(request);
+    const absl::Duration call = absl::Now() - start;
+    if (!replayed.ok()) {
+      std::cerr << "ReplayTasks: " << replayed.status() << "\n";
+      return 1;
+    }
+    const int sent = static_cast<int>(replayed->replayed());
+    replayed_total += sent;
+    const auto all_ran = [&] { return replays_ran >= sent; };
+    {
+      absl::MutexLock lock(&mu);
+      mu.AwaitWithTimeout(absl::Condition(&all_ran), absl::Minutes(10));
+    }
+    const absl::Duration ran = absl::Now() - start;
+    call_seconds.push_back(absl::ToDoubleSeconds(call));
+    per_second.push_back(sent / absl::ToDoubleSeconds(call));
+    all_ran_seconds.push_back(absl::ToDoubleSeconds(ran));
+    std::cerr << "run " << run << ": replayed " << sent << " in "
+              << absl::FormatDuration(call) << " (" << per_second.back()
+              << "/s); all ran again after " << absl::FormatDuration(ran)
+              << "\n";
+  }
+  worker.Shutdown(absl::Seconds(5));
+  std::cout << "{\"scenario\":\"replay\",\"tasks\":" << tasks
+            << ",\"create_failed\":" << create_failed
+            << ",\"replayed\":" << replayed_total
+            << ",\"call_seconds\":" << Stats(call_seconds)
+            << ",\"replayed_per_second\":" << Stats(per_second)
+            << ",\"all_ran_again_seconds\":" << Stats(all_ran_seconds) << "}"
+            << std::endl;
+  return 0;
+}
+
 }  // namespace
 }  // namespace ebats::bench
 
@@ -793,6 +886,7 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_scenario) == "latency")
     return ebats::bench::Latency();
   if (absl::GetFlag(FLAGS_scenario) == "jitter") return ebats::bench::Jitter();
+  if (absl::GetFlag(FLAGS_scenario) == "replay") return ebats::bench::Replay();
   std::cerr << "unknown --scenario " << absl::GetFlag(FLAGS_scenario) << "\n";
   return 2;
 }

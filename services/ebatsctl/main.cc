@@ -451,11 +451,23 @@ int Main(int argc, char** argv) {
     request.set_task_id(id);
     request.set_topic(topic);
     auto response = client.ReplayTasks(request);
-    if (!response.ok()) return Fail(response.status());
+    if (!response.ok()) {
+      const int failed = Fail(response.status());
+      if (response.status().code() == absl::StatusCode::kDeadlineExceeded &&
+          !topic.empty()) {
+        std::cerr << "the tasks replayed before the deadline run again; run "
+                     "the same command to replay the rest, or give it a "
+                     "longer --timeout\n";
+      }
+      return failed;
+    }
     if (g.json) {
       std::cout << Json(*response) << "\n";
     } else {
-      std::cout << "replayed " << response->task_ids_size() << " task(s)\n";
+      std::cout << "replayed " << response->replayed() << " task(s)";
+      if (response->task_ids_size() < response->replayed())
+        std::cout << ", the first " << response->task_ids_size() << ":";
+      std::cout << "\n";
       for (const auto& replayed : response->task_ids())
         std::cout << "  " << replayed << "\n";
     }

@@ -4,8 +4,10 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/time/clock.h"
 #include "libs/codec/message_codec.h"
+#include "libs/common/status_macros.h"
 #include "libs/domain/dispatch_plan.h"
 #include "libs/domain/ids.h"
 #include "libs/domain/names.h"
@@ -23,6 +25,12 @@ constexpr int64_t kLostAfterMs = 3 * kHeartbeatIntervalMs;
 // A worker silent this long is forgotten: never listed again, and deleted
 // at the next registration (which keeps the table from growing).
 constexpr int64_t kForgetAfterMs = 24 * 3600 * 1000;
+// A topic's dead tasks are replayed this many at a time: one store page, its
+// publishes pipelined, then their confirms awaited.
+constexpr int kReplayPage = 1000;
+// ReplayTasks lists at most this many ids (a topic can have millions of
+// dead tasks); `replayed` counts them all.
+constexpr int kListedReplays = 10000;
 
 using rpc::ToGrpcStatus;
 
@@ -145,23 +153,103 @@ absl::StatusOr<v1::Task> SchedulerService::FindTask(
       absl::FormatDuration(kRecentIdWindow), " that is unknown is NOT_FOUND)"));
 }
 
-absl::Status SchedulerService::ReplayOne(const std::string& task_id) {
-  auto dead = store_.GetTask(task_id);
-  if (!dead.ok()) return dead.status();
-  auto task = store_.PrepareReplay(task_id, clock_.NowMs());
-  if (!task.ok()) return task.status();
-  absl::Status published = registrations_.EnsureTopic(task->topic());
-  if (published.ok()) {
-    published =
-        session_.PublishAndWait(codec::EncodeTask(domain::FirstRun(*task)));
+absl::Status SchedulerService::ReplayOne(const std::string& task_id,
+                                         v1::ReplayTasksResponse* response) {
+  EBATS_ASSIGN_OR_RETURN(v1::Task dead, store_.GetTask(task_id));
+  EBATS_RETURN_IF_ERROR(registrations_.EnsureTopic(dead.topic()));
+  EBATS_ASSIGN_OR_RETURN(v1::Task task,
+                         store_.PrepareReplay(task_id, clock_.NowMs()));
+  return SendReplays({{std::move(task), dead.dead_reason()}}, response);
+}
+
+grpc::Status SchedulerService::ReplayTopic(const grpc::ServerContext& context,
+                                           const std::string& topic,
+                                           v1::ReplayTasksResponse* response) {
+  store::TaskFilter dead;
+  dead.topic = topic;
+  dead.state = v1::TASK_STATE_DEAD;
+  // From the newest dead task down, by the page token: a task replayed here
+  // that fails again is dead again above the cursor, so it is not sent
+  // twice. (Reading the first page until it came back empty sent such tasks
+  // over and over, for as long as their handler kept failing.)
+  std::string token;
+  bool topic_ready = false;
+  const auto stopped = [&](const absl::Status& why) {
+    return ToGrpcStatus(absl::Status(
+        why.code(), absl::StrCat(why.message(), "; ", response->replayed(),
+                                 " task(s) of topic ", topic,
+                                 " were replayed before, the rest are still "
+                                 "dead")));
+  };
+  do {
+    if (context.IsCancelled()) {
+      return stopped(absl::CancelledError(
+          "scheduler.ReplayTasks: the caller's deadline passed or it gave up"));
+    }
+    auto page = store_.ListTasks(dead, kReplayPage, token);
+    if (!page.ok()) return stopped(page.status());
+    if (page->tasks.empty()) break;
+    // Only now: a topic without dead tasks (a typo) gets no queue.
+    if (!topic_ready) {
+      if (absl::Status s = registrations_.EnsureTopic(topic); !s.ok())
+        return stopped(s);
+      topic_ready = true;
+    }
+    std::vector<PreparedReplay> prepared;
+    absl::Status store_error;
+    for (const v1::Task& task : page->tasks) {
+      auto replay = store_.PrepareReplay(task.id(), clock_.NowMs());
+      // No longer dead: replayed meanwhile by another call.
+      if (absl::IsFailedPrecondition(replay.status())) continue;
+      if (!replay.ok()) {
+        store_error = replay.status();
+        break;
+      }
+      prepared.push_back({*std::move(replay), task.dead_reason()});
+    }
+    absl::Status sent = SendReplays(prepared, response);
+    if (!store_error.ok()) return stopped(store_error);
+    if (!sent.ok()) return stopped(sent);
+    token = page->next_page_token;
+  } while (!token.empty());
+  return grpc::Status::OK;
+}
+
+absl::Status SchedulerService::SendReplays(
+    const std::vector<PreparedReplay>& replays,
+    v1::ReplayTasksResponse* response) {
+  std::vector<absl::Status> outcomes(replays.size());
+  absl::BlockingCounter confirmed(static_cast<int>(replays.size()));
+  for (size_t i = 0; i < replays.size(); ++i) {
+    session_.Publish(codec::EncodeTask(domain::FirstRun(replays[i].task)),
+                     [&outcomes, &confirmed, i](absl::Status status) {
+                       outcomes[i] = std::move(status);
+                       confirmed.DecrementCount();
+                     });
   }
-  if (!published.ok()) {
-    store_.RestoreDead(task_id, dead->dead_reason()).IgnoreError();
-    return absl::UnavailableError(
-        absl::StrCat("scheduler.ReplayTasks: task ", task_id,
-                     " not sent: ", published.message()));
+  confirmed.Wait();
+  const PreparedReplay* first_unsent = nullptr;
+  absl::Status first_error;
+  int unsent = 0;
+  for (size_t i = 0; i < replays.size(); ++i) {
+    const std::string& id = replays[i].task.id();
+    if (outcomes[i].ok()) {
+      response->set_replayed(response->replayed() + 1);
+      if (response->task_ids_size() < kListedReplays)
+        response->add_task_ids(id);
+      continue;
+    }
+    store_.RestoreDead(id, replays[i].dead_reason).IgnoreError();
+    if (unsent++ == 0) {
+      first_unsent = &replays[i];
+      first_error = outcomes[i];
+    }
   }
-  return absl::OkStatus();
+  if (unsent == 0) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("scheduler.ReplayTasks: task ", first_unsent->task.id(),
+                   unsent > 1 ? absl::StrCat(" and ", unsent - 1, " more") : "",
+                   " not sent (still dead): ", first_error.message()));
 }
 
 grpc::Status SchedulerService::ReplayTasks(
@@ -177,29 +265,12 @@ grpc::Status SchedulerService::ReplayTasks(
         !s.ok()) {
       return ToGrpcStatus(s);
     }
-    if (absl::Status s = ReplayOne(request->task_id()); !s.ok())
-      return ToGrpcStatus(s);
-    response->add_task_ids(request->task_id());
-    return grpc::Status::OK;
+    return ToGrpcStatus(ReplayOne(request->task_id(), response));
   }
   if (absl::Status s = domain::ValidateTopicName(request->topic()); !s.ok()) {
     return ToGrpcStatus(s);
   }
-  store::TaskFilter dead;
-  dead.topic = request->topic();
-  dead.state = v1::TASK_STATE_DEAD;
-  // Replayed tasks leave the DEAD state, so the first page is always fresh.
-  for (;;) {
-    auto page = store_.ListTasks(dead, 1000, "");
-    if (!page.ok()) return ToGrpcStatus(page.status());
-    if (page->tasks.empty()) break;
-    for (const auto& task : page->tasks) {
-      if (absl::Status s = ReplayOne(task.id()); !s.ok())
-        return ToGrpcStatus(s);
-      response->add_task_ids(task.id());
-    }
-  }
-  return grpc::Status::OK;
+  return ReplayTopic(*context, request->topic(), response);
 }
 
 grpc::Status SchedulerService::RegisterWorker(

@@ -1,10 +1,13 @@
 // The Scheduler gRPC service: proto <-> store and status mapping, plus the
 // replay publish. Calls are short local SQLite reads and writes (and, for
-// replay, a confirmed publish; a lookup of a task not recorded yet waits up
+// replay, confirmed publishes; a lookup of a task not recorded yet waits up
 // to kRecordWait), so it uses the synchronous API on gRPC's thread pool,
 // which adds threads while calls wait.
 #ifndef EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
 #define EBATS_SERVICES_SCHEDULER_SCHEDULER_SERVICE_H_
+
+#include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "ebats/v1/scheduler.grpc.pb.h"
@@ -71,9 +74,24 @@ class SchedulerService final : public v1::Scheduler::Service {
                            v1::ListWorkersResponse* response) override;
 
  private:
+  // A task marked PENDING for a replay, and the reason it was dead for.
+  struct PreparedReplay {
+    v1::Task task;
+    std::string dead_reason;
+  };
   // Replays one dead task: store first, then a confirmed publish; undone in
   // the store when the publish fails.
-  absl::Status ReplayOne(const std::string& task_id);
+  absl::Status ReplayOne(const std::string& task_id,
+                         v1::ReplayTasksResponse* response);
+  // Replays every dead task of `topic` once, a page at a time.
+  grpc::Status ReplayTopic(const grpc::ServerContext& context,
+                           const std::string& topic,
+                           v1::ReplayTasksResponse* response);
+  // Publishes `replays` pipelined and waits for every confirm. A task whose
+  // publish failed is DEAD again, with its reason, and UNAVAILABLE names it;
+  // the ones sent are counted (and listed) in `response`.
+  absl::Status SendReplays(const std::vector<PreparedReplay>& replays,
+                           v1::ReplayTasksResponse* response);
   // The record of `task_id`, waiting for a recent id's record (see above).
   absl::StatusOr<v1::Task> FindTask(const grpc::ServerContext& context,
                                     const std::string& task_id);

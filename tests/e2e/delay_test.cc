@@ -4,7 +4,9 @@
 // by EBATS_TEST_QUEUE_TYPE (quorum by default; CTest runs both).
 #include <cstdlib>
 #include <map>
+#include <set>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "libs/domain/ids.h"
@@ -81,6 +83,10 @@ class DelayTest : public ::testing::Test {
       runs_.Record(t);
       return runs_.Count(t.task_id) == 1 ? worker::Result::Fail("permanent")
                                          : worker::Result::Success("replayed");
+    });
+    worker_->Handle("fail", [this](const worker::TaskContext& t) {
+      runs_.Record(t);
+      return worker::Result::Fail("still broken");
     });
     ASSERT_TRUE(worker_->Start().ok());
     ASSERT_TRUE(WaitFor([&] { return worker_->IsUp(); }));
@@ -231,6 +237,69 @@ TEST_F(DelayTest, FailIsDeadAtOnceAndReplayRunsItAgain) {
   // Replaying a task that is not dead is refused.
   EXPECT_EQ(stack_->client().ReplayTasks(replay).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Replaying a topic sends each of its dead tasks once, also when they fail
+// again at once. The scheduler read the first page of dead tasks again and
+// again until it was empty, so it found the replayed tasks dead again and
+// replayed them over and over, for as long as their handler kept failing
+// (and past the caller's deadline).
+TEST_F(DelayTest, ReplayOfATopicSendsEachDeadTaskOnceEvenIfItDiesAgain) {
+  constexpr int kTasks = 40;
+  std::set<std::string> ids;
+  for (int i = 0; i < kTasks; ++i) ids.insert(Create("fail", 0));
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kTasks));
+  for (const std::string& id : ids) {
+    ASSERT_EQ(WaitState(id, v1::TASK_STATE_DEAD).state(), v1::TASK_STATE_DEAD);
+  }
+  v1::ReplayTasksRequest replay;
+  replay.set_topic("delay");
+  auto replayed = stack_->client().ReplayTasks(replay);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ(replayed->replayed(), kTasks);
+  std::multiset<std::string> sent(replayed->task_ids().begin(),
+                                  replayed->task_ids().end());
+  EXPECT_EQ(sent, std::multiset<std::string>(ids.begin(), ids.end()));
+  for (const std::string& id : ids) {
+    EXPECT_TRUE(WaitFor([&] { return runs_.Count(id) == 2; })) << id;
+    EXPECT_EQ(WaitState(id, v1::TASK_STATE_DEAD).attempts(), 1) << id;
+  }
+  // Nothing is sent a third time.
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        for (const std::string& id : ids)
+          if (runs_.Count(id) > 2) return true;
+        return false;
+      },
+      absl::Milliseconds(500)));
+}
+
+// What `ebatsctl replay --topic` prints: the count and the ids; and, when
+// the call's deadline passed, what became of the topic's dead tasks.
+TEST_F(DelayTest, EbatsctlReplaysATopicAndSaysWhatADeadlineLeft) {
+  const std::string id = Create("fail", 0);
+  ASSERT_EQ(WaitState(id, v1::TASK_STATE_DEAD).state(), v1::TASK_STATE_DEAD);
+  int run = 0;
+  auto ctl = [&](std::vector<std::string> args, int expected) {
+    const std::string log = absl::StrCat(stack_->dir(), "/ctl-", ++run, ".log");
+    std::vector<std::string> argv = {EBATS_CTL_BIN, "--scheduler",
+                                     stack_->scheduler_address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto code = RunCommand(argv, {}, log, absl::Seconds(30));
+    EXPECT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(code.value_or(-1), expected) << LogTail(log, 20);
+    return LogTail(log, 20);
+  };
+  const std::string replayed = ctl({"replay", "--topic", "delay"}, 0);
+  EXPECT_NE(replayed.find("replayed 1 task(s)\n  " + id), std::string::npos)
+      << replayed;
+  // A deadline already past when the call starts.
+  const std::string late =
+      ctl({"--timeout", "1us", "replay", "--topic", "delay"}, 1);
+  EXPECT_NE(late.find("DEADLINE_EXCEEDED"), std::string::npos) << late;
+  EXPECT_NE(late.find("run the same command to replay the rest"),
+            std::string::npos)
+      << late;
 }
 
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
