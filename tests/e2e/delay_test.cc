@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "libs/client/client.h"
 #include "libs/domain/ids.h"
 #include "libs/store/sqlite_db.h"
 #include "libs/worker/worker.h"
@@ -272,6 +273,58 @@ TEST_F(DelayTest, ReplayOfATopicSendsEachDeadTaskOnceEvenIfItDiesAgain) {
         return false;
       },
       absl::Milliseconds(500)));
+}
+
+// The caller's deadline stops a topic's replay after the round of 1,000 it
+// is in: what was sent runs, the rest stays dead, and the same call again
+// replays only that. (A server that ran on past the deadline would replay
+// all of them in the first call.)
+TEST_F(DelayTest, ReplayStoppedByItsDeadlineLeavesTheRestForTheNextCall) {
+  constexpr int kTasks = 2500;  // three rounds
+  std::vector<std::string> ids;
+  for (int i = 0; i < kTasks; ++i) ids.push_back(Create("fail_once", 0));
+  const auto dead_count = [&]() {
+    v1::ListTasksRequest request;
+    request.set_topic("delay");
+    request.set_state(v1::TASK_STATE_DEAD);
+    request.set_page_size(1000);
+    int dead = 0;
+    for (;;) {
+      auto page = stack_->client().ListTasks(request);
+      if (!page.ok()) return -1;
+      dead += page->tasks_size();
+      if (page->next_page_token().empty()) return dead;
+      request.set_page_token(page->next_page_token());
+    }
+  };
+  ASSERT_TRUE(
+      WaitFor([&] { return dead_count() == kTasks; }, absl::Seconds(120)));
+
+  client::ClientOptions hasty;
+  hasty.scheduler_address = stack_->scheduler_address();
+  hasty.timeout = absl::Milliseconds(50);
+  v1::ReplayTasksRequest replay;
+  replay.set_topic("delay");
+  EXPECT_EQ(client::Client(hasty).ReplayTasks(replay).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  // The first call is over on the server once nothing changes for a second.
+  int left = dead_count();
+  for (;;) {
+    absl::SleepFor(absl::Seconds(1));
+    const int now = dead_count();
+    if (now == left) break;
+    left = now;
+  }
+  EXPECT_GT(left, 0);
+  auto rest = stack_->client().ReplayTasks(replay);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->replayed(), left);
+  for (const std::string& id : ids) {
+    ASSERT_EQ(WaitState(id, v1::TASK_STATE_SUCCEEDED).state(),
+              v1::TASK_STATE_SUCCEEDED)
+        << id;
+    EXPECT_EQ(runs_.Count(id), 2u) << id;
+  }
 }
 
 // What `ebatsctl replay --topic` prints: the count and the ids; and, when
