@@ -20,6 +20,7 @@
 #include "services/scheduler/dispatcher.h"
 #include "services/scheduler/result_recorder.h"
 #include "services/scheduler/scheduler_service.h"
+#include "tests/harness/broker_environment.h"
 #include "tests/integration/queue_probe.h"
 
 namespace ebats::scheduler {
@@ -196,6 +197,58 @@ TEST_F(SchedulerTest, RegistrationRulesAndCodes) {
     EXPECT_EQ(
         stub_->UnregisterTask(&context, unregister, &unregistered).error_code(),
         grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+// A replay whose publish fails leaves its task DEAD with its reason, and the
+// call says so: the task stays replayable, never PENDING without a message
+// that would run it. Here the topic's queue is deleted behind the
+// scheduler's back, so the publishes are unroutable.
+TEST_F(SchedulerTest, ReplayThatCannotBeSentLeavesTheTasksDead) {
+  const std::string topic = "replay_unsent";
+  std::vector<v1::Task> tasks;
+  std::vector<v1::TaskResult> failures;
+  for (const char* id : {"unsent-1", "unsent-2"}) {
+    v1::Task& task = tasks.emplace_back();
+    task.set_id(id);
+    task.set_event_id("ev");
+    task.set_topic(topic);
+    task.set_task("t");
+    task.set_state(v1::TASK_STATE_PENDING);
+    task.set_max_attempts(1);
+    v1::TaskResult& failed = failures.emplace_back();
+    failed.set_task_id(id);
+    failed.set_outcome(v1::OUTCOME_FAILED);
+    failed.set_attempt(1);
+  }
+  std::vector<store::InsertOutcome> outcomes;
+  ASSERT_TRUE(store_->InsertTasks(tasks, &outcomes).ok());
+  ASSERT_TRUE(store_->ApplyResults(failures, nullptr).ok());
+  ASSERT_TRUE(registrations_->EnsureTopic(topic).ok());
+  ASSERT_TRUE(testing::BrokerEnvironment::Node()
+                  .Ctl({"delete_queue", domain::TaskQueueName(topic)})
+                  .ok());
+
+  auto replay = [&](const std::string& task_id, const std::string& of_topic) {
+    v1::ReplayTasksRequest request;
+    request.set_task_id(task_id);
+    request.set_topic(of_topic);
+    v1::ReplayTasksResponse response;
+    grpc::ClientContext context;
+    return stub_->ReplayTasks(&context, request, &response);
+  };
+  for (const grpc::Status& status :
+       {replay("unsent-1", ""), replay("", topic)}) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_NE(status.error_message().find("not sent (still dead)"),
+              std::string::npos)
+        << status.error_message();
+    for (const v1::Task& task : tasks) {
+      auto after = store_->GetTask(task.id());
+      ASSERT_TRUE(after.ok()) << after.status();
+      EXPECT_EQ(after->state(), v1::TASK_STATE_DEAD) << task.id();
+      EXPECT_EQ(after->dead_reason(), "failed") << task.id();
+    }
   }
 }
 
