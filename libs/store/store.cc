@@ -594,6 +594,36 @@ absl::StatusOr<v1::Task> Store::CancelTask(absl::string_view task_id) {
 absl::StatusOr<v1::Task> Store::PrepareReplay(absl::string_view task_id,
                                               int64_t now_ms) {
   absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(bool replayed, ReplayLocked(task_id, now_ms));
+  EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(task_id));
+  if (!replayed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task_id, " is ", domain::TaskStateName(task.state()),
+        "; only dead tasks can be replayed"));
+  }
+  return task;
+}
+
+absl::StatusOr<std::vector<v1::Task>> Store::PrepareReplays(
+    const std::vector<std::string>& task_ids, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Task> prepared;
+  absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
+    prepared.clear();
+    for (const std::string& id : task_ids) {
+      EBATS_ASSIGN_OR_RETURN(bool replayed, ReplayLocked(id, now_ms));
+      if (!replayed) continue;
+      EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(id));
+      prepared.push_back(std::move(task));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return prepared;
+}
+
+absl::StatusOr<bool> Store::ReplayLocked(absl::string_view task_id,
+                                         int64_t now_ms) {
   EBATS_ASSIGN_OR_RETURN(
       auto replay,
       db_->Prepare(
@@ -606,14 +636,7 @@ absl::StatusOr<v1::Task> Store::PrepareReplay(absl::string_view task_id,
       .Bind(3, task_id);
   replay->Bind(4, int64_t{v1::TASK_STATE_DEAD});
   EBATS_RETURN_IF_ERROR(replay->Run());
-  const bool replayed = db_->Changes() > 0;
-  EBATS_ASSIGN_OR_RETURN(v1::Task task, GetTaskLocked(task_id));
-  if (!replayed) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "task ", task_id, " is ", domain::TaskStateName(task.state()),
-        "; only dead tasks can be replayed"));
-  }
-  return task;
+  return db_->Changes() > 0;
 }
 
 absl::Status Store::RestoreDead(absl::string_view task_id,

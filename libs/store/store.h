@@ -136,6 +136,11 @@ class Store {
   // the task to publish. NOT_FOUND, or FAILED_PRECONDITION when not DEAD.
   absl::StatusOr<v1::Task> PrepareReplay(absl::string_view task_id,
                                          int64_t now_ms);
+  // PrepareReplay for many tasks in one transaction: returns the ones that
+  // were DEAD, now PENDING, in `task_ids` order, and skips the others (a
+  // concurrent replay took them).
+  absl::StatusOr<std::vector<v1::Task>> PrepareReplays(
+      const std::vector<std::string>& task_ids, int64_t now_ms);
 
   // Undoes PrepareReplay when the replay could not be published: PENDING ->
   // DEAD with `dead_reason`.
@@ -165,6 +170,9 @@ class Store {
   absl::Status StartCheckpoints(const std::string& path);
   void CheckpointLoop();
   absl::StatusOr<v1::Task> GetTaskLocked(absl::string_view task_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DEAD -> PENDING as PrepareReplay says; false when the task is not DEAD.
+  absl::StatusOr<bool> ReplayLocked(absl::string_view task_id, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;

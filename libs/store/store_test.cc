@@ -613,6 +613,35 @@ TEST(StoreTest, ReplayOnlyDeadTasksAndResetsAttempts) {
   EXPECT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_SUCCEEDED);
 }
 
+// A topic's replay prepares a round in one transaction: only the tasks
+// still dead, in the order asked, and each once.
+TEST(StoreTest, PrepareReplaysTakesTheDeadOnesOnce) {
+  auto store = OpenMemory();
+  std::vector<InsertOutcome> outcomes;
+  ASSERT_TRUE(
+      store
+          ->InsertTasks({NewTask("a"), NewTask("pending"), NewTask("b")},
+                        &outcomes)
+          .ok());
+  for (const char* id : {"b", "a"}) {
+    v1::TaskResult dead = Report(id, v1::OUTCOME_FAILED, 1);
+    dead.set_dead_reason("failed");
+    ASSERT_TRUE(store->ApplyResults({dead}, nullptr).ok());
+  }
+  auto prepared = store->PrepareReplays({"a", "pending", "b", "unknown"}, 7);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  ASSERT_EQ(prepared->size(), 2u);
+  EXPECT_EQ((*prepared)[0].id(), "a");
+  EXPECT_EQ((*prepared)[1].id(), "b");
+  for (const v1::Task& task : *prepared) {
+    EXPECT_EQ(task.state(), v1::TASK_STATE_PENDING);
+    EXPECT_EQ(task.attempts(), 0);
+    EXPECT_EQ(task.due_time_ms(), 7);
+  }
+  EXPECT_EQ(store->GetTask("pending")->state(), v1::TASK_STATE_PENDING);
+  EXPECT_TRUE(store->PrepareReplays({"a", "b"}, 8)->empty());
+}
+
 TEST(StoreTest, WorkersHeartbeat) {
   auto store = OpenMemory();
   v1::Worker w;

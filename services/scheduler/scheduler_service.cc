@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/time/clock.h"
@@ -195,21 +196,23 @@ grpc::Status SchedulerService::ReplayTopic(const grpc::ServerContext& context,
         return stopped(s);
       topic_ready = true;
     }
-    std::vector<PreparedReplay> prepared;
-    absl::Status store_error;
+    std::vector<std::string> ids;
+    absl::flat_hash_map<std::string, std::string> reasons;
     for (const v1::Task& task : page->tasks) {
-      auto replay = store_.PrepareReplay(task.id(), clock_.NowMs());
-      // No longer dead: replayed meanwhile by another call.
-      if (absl::IsFailedPrecondition(replay.status())) continue;
-      if (!replay.ok()) {
-        store_error = replay.status();
-        break;
-      }
-      prepared.push_back({*std::move(replay), task.dead_reason()});
+      ids.push_back(task.id());
+      reasons[task.id()] = task.dead_reason();
     }
-    absl::Status sent = SendReplays(prepared, response);
-    if (!store_error.ok()) return stopped(store_error);
-    if (!sent.ok()) return stopped(sent);
+    // One store transaction per round; a task no longer dead (replayed
+    // meanwhile by another call) is left out.
+    auto pending = store_.PrepareReplays(ids, clock_.NowMs());
+    if (!pending.ok()) return stopped(pending.status());
+    std::vector<PreparedReplay> prepared;
+    for (v1::Task& task : *pending) {
+      std::string reason = reasons[task.id()];
+      prepared.push_back({std::move(task), std::move(reason)});
+    }
+    if (absl::Status sent = SendReplays(prepared, response); !sent.ok())
+      return stopped(sent);
     token = page->next_page_token;
   } while (!token.empty());
   return grpc::Status::OK;
