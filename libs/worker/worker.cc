@@ -85,8 +85,10 @@ absl::Status Worker::Start() {
     session_->AddConsumer(domain::TaskQueueName(topic),
                           [this](amqp::Delivery d) { Enqueue(std::move(d)); });
   }
-  for (int i = 0; i < options_.concurrency; ++i)
-    pool_.emplace_back([this] { PoolLoop(); });
+  {
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < options_.concurrency; ++i) AddPoolThread();
+  }
   watchdog_ = std::thread([this] { WatchdogLoop(); });
   session_->Start();
   if (!options_.scheduler_address.empty()) {
@@ -128,13 +130,42 @@ void Worker::Shutdown(absl::Duration grace) {
   // grace period: their tasks, unacked, go back to the queue now (and may
   // run elsewhere while these finish; their outcomes are then dropped).
   session_->Shutdown();
-  for (auto& thread : pool_) thread.join();
-  pool_.clear();
+  // The watchdog first: it is what adds pool threads.
   {
     absl::MutexLock lock(&running_mu_);
     watchdog_stop_ = true;
   }
   if (watchdog_.joinable()) watchdog_.join();
+  std::vector<std::thread> pool;
+  {
+    absl::MutexLock lock(&mu_);
+    pool.swap(pool_);
+  }
+  for (auto& thread : pool) thread.join();
+}
+
+void Worker::FreeOverdueSlots(int runs) {
+  absl::MutexLock lock(&mu_);
+  slots_taken_ -= runs;
+  overdue_ += runs;
+  metrics_.overdue_runs().Increment(runs);
+  // Keep `concurrency` threads that are not held by an overdue handler.
+  while (static_cast<int>(pool_.size()) - overdue_ < options_.concurrency) {
+    if (!AddPoolThread()) {
+      spdlog::warn(
+          "worker {}: {} handler(s) still running past their timeout; the "
+          "pool is at its bound of {} threads, so fewer tasks run at once "
+          "until they return",
+          id_, overdue_, pool_.size());
+      break;
+    }
+  }
+}
+
+bool Worker::AddPoolThread() {
+  if (static_cast<int>(pool_.size()) >= 2 * options_.concurrency) return false;
+  pool_.emplace_back([this] { PoolLoop(); });
+  return true;
 }
 
 void Worker::Enqueue(amqp::Delivery delivery) {
@@ -151,14 +182,23 @@ void Worker::PoolLoop() {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](Worker* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return w->stopping_ || !w->queue_.empty();
+            return w->stopping_ || (!w->queue_.empty() &&
+                                    w->slots_taken_ < w->options_.concurrency);
           },
           this));
       if (stopping_) return;
       delivery = std::move(queue_.front());
       queue_.pop_front();
+      ++slots_taken_;
     }
-    Process(std::move(delivery));
+    const bool overdue = Process(std::move(delivery));
+    absl::MutexLock lock(&mu_);
+    if (overdue) {
+      --overdue_;
+      metrics_.overdue_runs().Decrement();
+    } else {
+      --slots_taken_;
+    }
   }
 }
 
@@ -212,7 +252,7 @@ int64_t Worker::DeliveryNumber(const amqp::Delivery& delivery,
   return codec::DeliveryOfAttempt(task) + (delivery.redelivered ? 1 : 0);
 }
 
-void Worker::Process(amqp::Delivery delivery) {
+bool Worker::Process(amqp::Delivery delivery) {
   auto decoded = codec::DecodeTask(delivery);
   if (!decoded.ok()) {
     spdlog::error("worker {}: undecodable message on {} sent to {}: {}", id_,
@@ -222,7 +262,7 @@ void Worker::Process(amqp::Delivery delivery) {
              {codec::EncodePoison(delivery,
                                   std::string(decoded.status().message()))},
              TaskReport());
-    return;
+    return false;
   }
   const int64_t delivery_number = DeliveryNumber(delivery, *decoded);
   if (delivery.redelivered &&
@@ -240,7 +280,7 @@ void Worker::Process(amqp::Delivery delivery) {
     copy.set_due_time_ms(now_ms + kClassicRedeliveryDelayMs);
     Complete(delivery.tag(), {codec::EncodeDelayed(copy, now_ms)},
              TaskReport());
-    return;
+    return false;
   }
   auto run = std::make_shared<Run>();
   run->handle = delivery.tag();
@@ -276,7 +316,7 @@ void Worker::Process(amqp::Delivery delivery) {
                "gone); delivery limit ",
                options_.delivery_limit)),
            /*timed_out=*/false);
-    return;
+    return false;
   }
   metrics_.Started(task.topic(),
                    absl::Milliseconds(run->start_ms - task.publish_time_ms()),
@@ -295,9 +335,10 @@ void Worker::Process(amqp::Delivery delivery) {
     spdlog::warn(
         "worker {}: task {} returned after its timeout; its result is dropped",
         id_, task.task_id());
-    return;
+    return true;
   }
   Finish(*run, outcome, /*timed_out=*/false);
+  return false;
 }
 
 void Worker::WatchdogLoop() {
@@ -319,14 +360,21 @@ void Worker::WatchdogLoop() {
           long_runs.push_back(run);
         }
       }
+      // Under running_mu_: the pool thread of an expired run counts it back
+      // only after taking running_mu_ to leave running_, so after this.
+      if (!expired.empty()) FreeOverdueSlots(static_cast<int>(expired.size()));
     }
     // Runs already reported return at once: a few per thread at most.
     for (const auto& run : long_runs) ReportStart(*run);
     for (const auto& run : expired) {
       const int64_t limit_ms = (run->deadline_us - run->start_us) / 1000;
       spdlog::warn(
-          "worker {}: task {} ({}) exceeded its {} ms timeout; retrying it",
-          id_, run->task.task_id(), run->task.task(), limit_ms);
+          "worker {}: task {} ({}) exceeded its {} ms timeout; {} (the "
+          "handler runs on, its result will be dropped)",
+          id_, run->task.task_id(), run->task.task(), limit_ms,
+          run->context.attempt >= run->context.max_attempts
+              ? "no attempts left, dead"
+              : "retrying it");
       Finish(*run,
              Result::Retry(absl::StrCat("timed out after ", limit_ms, " ms")),
              /*timed_out=*/true);

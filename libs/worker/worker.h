@@ -75,9 +75,12 @@ struct WorkerOptions {
   absl::Duration report_start_after = absl::Milliseconds(100);
   // Longest run of a task whose retry policy sets no timeout. A run over its
   // timeout counts as a retry (reason "timeout" when attempts run out). The
-  // handler cannot be interrupted: it keeps its pool thread until it
-  // returns, and its result is then dropped. Capped at 25 min, below
-  // RabbitMQ's 30 min consumer_timeout.
+  // handler cannot be interrupted: it keeps its thread until it returns, and
+  // its result is then dropped. Its place is not lost: the pool starts a
+  // thread in its stead, up to `concurrency` threads beyond the pool's size
+  // (gauge ebats_worker_overdue_runs counts such handlers; past that bound
+  // the worker runs fewer tasks at once until they return). Capped at
+  // 25 min, below RabbitMQ's 30 min consumer_timeout.
   absl::Duration task_timeout = absl::Minutes(10);
   // Deliveries of one task without an outcome (the process crashed or lost
   // its connection mid-run each time) before the task is dead with reason
@@ -134,8 +137,15 @@ class Worker {
  private:
   void Enqueue(amqp::Delivery delivery);
   void PoolLoop();
+  // Gives the slots of `runs` runs past their timeout back and adds a pool
+  // thread for each handler that keeps running.
+  void FreeOverdueSlots(int runs);
+  // Adds a pool thread; false when the pool is at its bound.
+  bool AddPoolThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct Run;
-  void Process(amqp::Delivery delivery);
+  // Runs one delivery. True when the run went past its timeout: the
+  // watchdog finished it and gave its slot back.
+  bool Process(amqp::Delivery delivery);
   // Which delivery of its task this is (1 = first), as far as known.
   int64_t DeliveryNumber(const amqp::Delivery& delivery,
                          const v1::TaskMessage& task) const;
@@ -167,7 +177,15 @@ class Worker {
   absl::Mutex mu_;
   std::deque<amqp::Delivery> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> pool_;
+  // Runs holding one of the `concurrency` slots. A run past its timeout
+  // gives its slot up (its outcome is reported), so a stuck handler does not
+  // take a place from the tasks that wait.
+  int slots_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  // Handlers still running past their timeout, each holding a thread.
+  int overdue_ ABSL_GUARDED_BY(mu_) = 0;
+  // `concurrency` threads, plus one per overdue handler (up to
+  // `concurrency` more), so that `concurrency` are free to run tasks.
+  std::vector<std::thread> pool_ ABSL_GUARDED_BY(mu_);
   std::thread watchdog_;
   absl::Mutex running_mu_;
   std::set<std::shared_ptr<Run>> running_ ABSL_GUARDED_BY(running_mu_);

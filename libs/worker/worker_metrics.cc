@@ -55,7 +55,15 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
                      .Name("ebats_tasks_in_flight")
                      .Help("Task runs in progress on this worker")
                      .Register(registry)
-                     .Add({})) {}
+                     .Add({})),
+      overdue_runs_(prometheus::BuildGauge()
+                        .Name("ebats_worker_overdue_runs")
+                        .Help("Handlers still running past their task's "
+                              "timeout (the run was reported as a retry; "
+                              "what they return is dropped); each holds a "
+                              "thread")
+                        .Register(registry)
+                        .Add({})) {}
 
 void WorkerMetrics::Started(const std::string& topic, absl::Duration queue_wait,
                             absl::Duration lateness) {

@@ -4,6 +4,8 @@
 //   ebats_task_queue_wait_seconds{topic}     publish -> start
 //   ebats_task_lateness_seconds{topic}       due -> start
 //   ebats_tasks_in_flight                    runs in progress
+//   ebats_worker_overdue_runs                handlers running past their
+//                                            timeout (each holds a thread)
 //   ebats_tasks_dead_total{topic,reason}     tasks sent to dead letters
 //   ebats_tasks_retried_total{topic,task}    retries scheduled
 #ifndef EBATS_LIBS_WORKER_WORKER_METRICS_H_
@@ -37,6 +39,7 @@ class WorkerMetrics {
   void Dead(const std::string& topic, const std::string& reason);
   void Retried(const std::string& topic, const std::string& task);
   prometheus::Gauge& in_flight() { return in_flight_; }
+  prometheus::Gauge& overdue_runs() { return overdue_runs_; }
 
  private:
   prometheus::Family<prometheus::Counter>& processed_;
@@ -46,6 +49,7 @@ class WorkerMetrics {
   prometheus::Family<prometheus::Counter>& dead_;
   prometheus::Family<prometheus::Counter>& retried_;
   prometheus::Gauge& in_flight_;
+  prometheus::Gauge& overdue_runs_;
 
   absl::Mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*>

@@ -37,6 +37,10 @@ ABSL_FLAG(std::string, worker_id, "",
 ABSL_FLAG(bool, drill_handlers, false,
           "also run the drill handlers flakyTask and crashTask (fault drills "
           "and tests only; crashTask aborts the process)");
+ABSL_FLAG(absl::Duration, task_timeout, absl::Minutes(10),
+          "longest run of a task whose retry policy sets no timeout (at most "
+          "25m, below RabbitMQ's consumer_timeout); a longer run counts as a "
+          "retry");
 ABSL_FLAG(int, grace_seconds, 30,
           "on SIGTERM, how long running tasks may finish");
 
@@ -52,6 +56,15 @@ int main(int argc, char** argv) {
   }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  const absl::Duration task_timeout = absl::GetFlag(FLAGS_task_timeout);
+  if (task_timeout <= absl::ZeroDuration() ||
+      task_timeout > absl::Milliseconds(worker::kMaxTaskTimeoutMs)) {
+    spdlog::critical(
+        "--task_timeout={} must be above 0 and at most {}",
+        absl::FormatDuration(task_timeout),
+        absl::FormatDuration(absl::Milliseconds(worker::kMaxTaskTimeoutMs)));
     return 2;
   }
   auto runtime =
@@ -71,6 +84,7 @@ int main(int argc, char** argv) {
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
   options.report_start_after = absl::GetFlag(FLAGS_report_start_after);
+  options.task_timeout = task_timeout;
   options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
   options.scheduler_tls = security->client;
   options.scheduler_token = security->token;

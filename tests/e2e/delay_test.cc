@@ -212,6 +212,26 @@ TEST_F(DelayTest, ExhaustedAttemptsGoDead) {
   EXPECT_EQ(runs_.Count(id), 2u);
 }
 
+// The worker binary's --task_timeout (the README documents it) bounds a run
+// whose retry policy sets no timeout of its own.
+TEST_F(DelayTest, WorkerBinaryTimesOutARunByItsTaskTimeoutFlag) {
+  absl::Status started = stack_->StartWorker(
+      {"--topics=timeouts", "--drill_handlers", "--task_timeout=300ms"});
+  ASSERT_TRUE(started.ok()) << started;
+  v1::CreateTaskRequest request;
+  request.set_topic("timeouts");
+  request.set_task("flakyTask");
+  request.set_params(R"({"sleep_ms": 2000})");
+  request.mutable_retry()->set_max_attempts(1);
+  auto created = stack_->client().CreateTask(request);
+  ASSERT_TRUE(created.ok()) << created.status();
+  v1::Task task = WaitState(created->task_id(), v1::TASK_STATE_DEAD);
+  ASSERT_EQ(task.state(), v1::TASK_STATE_DEAD) << task.DebugString();
+  EXPECT_EQ(task.dead_reason(), "timeout");
+  EXPECT_NE(task.message().find("timed out after 300 ms"), std::string::npos)
+      << task.message();
+}
+
 TEST_F(DelayTest, FailIsDeadAtOnceAndReplayRunsItAgain) {
   v1::RetryPolicy retry;
   retry.add_intervals_ms(50);

@@ -10,6 +10,7 @@
 #include "libs/domain/broker_names.h"
 #include "libs/domain/ids.h"
 #include "libs/worker/worker.h"
+#include "prometheus/registry.h"
 #include "tests/harness/broker_environment.h"
 #include "tests/integration/due_path.h"
 #include "tests/integration/queue_probe.h"
@@ -328,6 +329,81 @@ TEST_F(WorkerLibraryTest, RunPastItsTimeoutIsRetriedThenDeadWithReasonTimeout) {
   worker.Shutdown(absl::Seconds(5));
   // The stuck runs' late results were dropped, not reported.
   EXPECT_EQ(reports.For(task.task_id()).size(), 2u);
+}
+
+// The value of the worker's unlabelled gauge `name`; -1 when not registered.
+double Gauge(prometheus::Registry& registry, const std::string& name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == name) return family.metric[0].gauge.value;
+  }
+  return -1.0;
+}
+
+// A handler that will not return cannot be interrupted, but it must not take
+// the worker's place from the tasks that wait: the pool runs another thread
+// in its stead (up to `concurrency` more), and the gauge shows it.
+TEST_F(WorkerLibraryTest, AHandlerStuckPastItsTimeoutDoesNotHoldUpOtherTasks) {
+  Reports reports;
+  WorkerOptions options = Options("wl_overdue");
+  options.concurrency = 1;
+  options.registry = std::make_shared<prometheus::Registry>();
+  Worker worker(options);
+  absl::Notification release;
+  std::atomic<int> stuck_returned{0};
+  worker.Handle("stuck", [&](const TaskContext&) {
+    release.WaitForNotificationWithTimeout(absl::Seconds(60));
+    ++stuck_returned;
+    return Result::Success("too late");
+  });
+  worker.Handle("quick",
+                [](const TaskContext&) { return Result::Success("done"); });
+  worker.OnReport(reports.Callback());
+  ASSERT_TRUE(worker.Start().ok());
+  auto overdue = [&] {
+    return Gauge(*options.registry, "ebats_worker_overdue_runs");
+  };
+  EXPECT_EQ(overdue(), 0);
+
+  auto stuck_task = [] {
+    v1::TaskMessage task = Task("wl_overdue", "stuck", "{}");
+    // One attempt: dead with reason timeout, no trip through the delay path.
+    task.set_max_attempts(1);
+    task.mutable_retry()->set_timeout_ms(100);
+    return task;
+  };
+  const v1::TaskMessage first = stuck_task();
+  Send(first);
+  ASSERT_TRUE(
+      WaitFor([&] { return reports.For(first.task_id()).size() == 1; }));
+  EXPECT_EQ(reports.For(first.task_id())[0].dead_reason, "timeout");
+  EXPECT_EQ(overdue(), 1);
+
+  // The only slot's handler is still stuck, and the next task runs anyway.
+  const v1::TaskMessage quick = Task("wl_overdue", "quick", "{}");
+  Send(quick);
+  ASSERT_TRUE(
+      WaitFor([&] { return reports.For(quick.task_id()).size() == 1; }));
+  EXPECT_EQ(reports.For(quick.task_id())[0].outcome, v1::OUTCOME_SUCCEEDED);
+  EXPECT_EQ(stuck_returned.load(), 0);
+
+  // A second stuck handler reaches the bound (two threads for a concurrency
+  // of one): a task sent now waits until a stuck handler returns.
+  const v1::TaskMessage second = stuck_task();
+  Send(second);
+  ASSERT_TRUE(
+      WaitFor([&] { return reports.For(second.task_id()).size() == 1; }));
+  EXPECT_EQ(overdue(), 2);
+  const v1::TaskMessage waiting = Task("wl_overdue", "quick", "{}");
+  Send(waiting);
+  release.Notify();
+  ASSERT_TRUE(
+      WaitFor([&] { return reports.For(waiting.task_id()).size() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return overdue() == 0; }));
+  EXPECT_EQ(stuck_returned.load(), 2);
+  worker.Shutdown(absl::Seconds(5));
+  // What the stuck handlers returned was dropped.
+  EXPECT_EQ(reports.For(first.task_id()).size(), 1u);
+  EXPECT_EQ(reports.For(second.task_id()).size(), 1u);
 }
 
 TEST_F(WorkerLibraryTest, TaskWithoutHandlerFailsClearly) {
