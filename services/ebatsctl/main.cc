@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -47,17 +48,6 @@ int UsageError(const std::string& message) {
   return kUsageError;
 }
 
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name,
-                                                 const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, " \"", text,
-                     "\" is not a duration like 500ms, 10s, 5m, 2h"));
-  }
-  return d;
-}
-
 std::string Json(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -76,6 +66,128 @@ std::string Ms(int64_t ms) {
   return absl::FormatDuration(absl::Milliseconds(ms));
 }
 
+// Durations as absl parses them ("1h30m", "500ms"), plus a leading whole
+// number of days ("2d", "1d12h"): delays of days are common for a queue.
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name,
+                                                 const std::string& text) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " \"", text, "\" ", why));
+  };
+  absl::string_view rest = text;
+  absl::Duration days;
+  if (size_t d = rest.find('d'); d != absl::string_view::npos) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(rest.substr(0, d), &n) || n < 0)
+      return bad("is not a duration like 500ms, 10s, 5m, 2h, 1d");
+    days = absl::Hours(24) * n;
+    rest.remove_prefix(d + 1);
+    if (rest.empty()) return days;
+  }
+  absl::Duration d;
+  if (!absl::ParseDuration(rest, &d))
+    return bad("is not a duration like 500ms, 10s, 5m, 2h, 1d");
+  if (d < absl::ZeroDuration()) return bad("is negative");
+  return days + d;
+}
+
+// The retry policy flags that `register` and `create-task` share.
+struct RetryFlags {
+  std::string intervals;
+  std::string backoff;
+  std::string backoff_max;
+  double backoff_factor = 0;
+  double jitter = 0;
+  int max_attempts = 0;
+  std::string task_timeout = "0s";
+};
+
+void AddRetryOptions(CLI::App* command, RetryFlags& flags) {
+  command->add_option("--retry-intervals", flags.intervals,
+                      "comma-separated waits between attempts, e.g. "
+                      "5s,5m,10m (the last repeats; default 5s,5m,10m,1h,2h)");
+  command->add_option("--retry-backoff", flags.backoff,
+                      "exponential waits instead: the first one, e.g. 1s "
+                      "(doubling each attempt)");
+  command->add_option("--retry-backoff-max", flags.backoff_max,
+                      "cap of one exponential wait, e.g. 1h");
+  command->add_option("--retry-backoff-factor", flags.backoff_factor,
+                      "growth of the exponential wait per attempt (default 2)");
+  command->add_option("--retry-jitter", flags.jitter,
+                      "random spread of each exponential wait, 0..1 (0.2 = "
+                      "+/-20%)");
+  command->add_option("--max-attempts", flags.max_attempts,
+                      "runs in total; 0 = intervals + 1 (6 with the default "
+                      "intervals or --retry-backoff)");
+  command->add_option("--task-timeout", flags.task_timeout,
+                      "longest run, e.g. 30s; 0 = the worker's --task_timeout");
+}
+
+absl::StatusOr<v1::RetryPolicy> RetryPolicyFromFlags(const RetryFlags& flags) {
+  v1::RetryPolicy policy;
+  for (absl::string_view part :
+       absl::StrSplit(flags.intervals, ',', absl::SkipWhitespace())) {
+    auto interval = ParseDurationFlag("retry-intervals", std::string(part));
+    if (!interval.ok()) return interval.status();
+    policy.add_intervals_ms(absl::ToInt64Milliseconds(*interval));
+  }
+  if (flags.backoff.empty()) {
+    if (!flags.backoff_max.empty() || flags.backoff_factor != 0 ||
+        flags.jitter != 0) {
+      return absl::InvalidArgumentError(
+          "--retry-backoff-max, --retry-backoff-factor and --retry-jitter "
+          "shape --retry-backoff: give it too");
+    }
+  } else {
+    if (policy.intervals_ms_size() > 0) {
+      return absl::InvalidArgumentError(
+          "give --retry-intervals or --retry-backoff, not both");
+    }
+    auto initial = ParseDurationFlag("retry-backoff", flags.backoff);
+    if (!initial.ok()) return initial.status();
+    if (*initial < absl::Milliseconds(1))
+      return absl::InvalidArgumentError("--retry-backoff must be 1ms or more");
+    v1::ExponentialBackoff* exponential = policy.mutable_exponential();
+    exponential->set_initial_ms(absl::ToInt64Milliseconds(*initial));
+    if (!flags.backoff_max.empty()) {
+      auto max = ParseDurationFlag("retry-backoff-max", flags.backoff_max);
+      if (!max.ok()) return max.status();
+      exponential->set_max_ms(absl::ToInt64Milliseconds(*max));
+    }
+    exponential->set_multiplier(flags.backoff_factor);
+    exponential->set_jitter(flags.jitter);
+  }
+  auto timeout = ParseDurationFlag("task-timeout", flags.task_timeout);
+  if (!timeout.ok()) return timeout.status();
+  policy.set_max_attempts(flags.max_attempts);
+  policy.set_timeout_ms(absl::ToInt64Milliseconds(*timeout));
+  return policy;
+}
+
+// "5s,5m", "backoff 1s x2 max 1h +/-20%" or "5s,5m,10m,1h,2h (default)",
+// then the attempts and the timeout when set.
+std::string DescribeRetry(const v1::RetryPolicy& policy) {
+  std::string out;
+  if (policy.has_exponential()) {
+    const v1::ExponentialBackoff& e = policy.exponential();
+    absl::StrAppend(&out, "backoff ", Ms(e.initial_ms()), " x",
+                    e.multiplier() > 0 ? e.multiplier() : 2.0);
+    if (e.max_ms() > 0) absl::StrAppend(&out, " max ", Ms(e.max_ms()));
+    if (e.jitter() > 0) absl::StrAppend(&out, " +/-", e.jitter() * 100, "%");
+  } else if (policy.intervals_ms_size() > 0) {
+    std::vector<std::string> parts;
+    for (int64_t ms : policy.intervals_ms()) parts.push_back(Ms(ms));
+    out = absl::StrJoin(parts, ",");
+  } else {
+    out = "5s,5m,10m,1h,2h (default)";
+  }
+  if (policy.max_attempts() > 0)
+    absl::StrAppend(&out, "  max-attempts=", policy.max_attempts());
+  if (policy.timeout_ms() > 0)
+    absl::StrAppend(&out, "  timeout=", Ms(policy.timeout_ms()));
+  return out;
+}
+
 void PrintTask(const v1::Task& t) {
   std::cout << "task       " << t.id() << "\n"
             << "state      " << domain::TaskStateName(t.state())
@@ -92,6 +204,7 @@ void PrintTask(const v1::Task& t) {
                     ? absl::StrCat(" (", t.runs(), " runs: some ran again)")
                     : "")
             << "\n"
+            << "retry      " << DescribeRetry(t.retry()) << "\n"
             << "published  " << Time(t.publish_time_ms()) << "\n"
             << "due        " << Time(t.due_time_ms()) << "\n"
             << "started    " << Time(t.start_time_ms())
@@ -120,20 +233,6 @@ void PrintTaskLine(const v1::Task& t) {
   }
   if (!t.message().empty()) std::cout << "  \"" << t.message() << "\"";
   std::cout << "\n";
-}
-
-absl::StatusOr<v1::RetryPolicy> RetryPolicyFromFlags(
-    const std::string& intervals, int max_attempts, absl::Duration timeout) {
-  v1::RetryPolicy policy;
-  for (absl::string_view part :
-       absl::StrSplit(intervals, ',', absl::SkipWhitespace())) {
-    auto interval = ParseDurationFlag("retry-intervals", std::string(part));
-    if (!interval.ok()) return interval.status();
-    policy.add_intervals_ms(absl::ToInt64Milliseconds(*interval));
-  }
-  policy.set_max_attempts(max_attempts);
-  policy.set_timeout_ms(absl::ToInt64Milliseconds(timeout));
-  return policy;
 }
 
 // Follows the tasks of `event_id` until the registrations' tasks are all
@@ -218,8 +317,9 @@ int Main(int argc, char** argv) {
 
   std::string event, task, topic, delay = "0s", params, key, id, state,
                                   page_token;
-  std::string retry_intervals, task_timeout = "0s", wait_timeout = "60s";
-  int max_attempts = 0, limit = 50;
+  std::string wait_timeout = "60s";
+  RetryFlags retry_flags;
+  int limit = 50;
   bool wait = false;
 
   auto* reg =
@@ -228,12 +328,7 @@ int Main(int argc, char** argv) {
   reg->add_option("TASK", task)->required();
   reg->add_option("--topic", topic, "topic whose workers run it")->required();
   reg->add_option("--delay", delay, "delay after the event, e.g. 10s");
-  reg->add_option("--retry-intervals", retry_intervals,
-                  "comma-separated waits between attempts, e.g. 5s,5m,10m");
-  reg->add_option("--max-attempts", max_attempts,
-                  "runs in total; 0 = intervals + 1");
-  reg->add_option("--task-timeout", task_timeout,
-                  "longest run, e.g. 30s; 0 = worker default");
+  AddRetryOptions(reg, retry_flags);
 
   auto* unreg = app.add_subcommand("unregister", "remove a registration");
   unreg->add_option("EVENT", event)->required();
@@ -261,12 +356,7 @@ int Main(int argc, char** argv) {
   std::string at;
   create->add_option("--at", at,
                      "run at this time, RFC 3339, e.g. 2026-12-01T09:00:00Z");
-  create->add_option("--retry-intervals", retry_intervals,
-                     "comma-separated waits between attempts, e.g. 5s,5m,10m");
-  create->add_option("--max-attempts", max_attempts,
-                     "runs in total; 0 = intervals + 1");
-  create->add_option("--task-timeout", task_timeout,
-                     "longest run; 0 = worker default");
+  AddRetryOptions(create, retry_flags);
 
   auto* cancel =
       app.add_subcommand("cancel", "cancel a scheduled or retrying task");
@@ -318,19 +408,15 @@ int Main(int argc, char** argv) {
 
   if (reg->parsed()) {
     auto delay_d = ParseDurationFlag("delay", delay);
-    auto timeout_d = ParseDurationFlag("task-timeout", task_timeout);
     if (!delay_d.ok())
       return UsageError(std::string(delay_d.status().message()));
-    if (!timeout_d.ok())
-      return UsageError(std::string(timeout_d.status().message()));
     v1::RegisterTaskRequest request;
     v1::Registration* r = request.mutable_registration();
     r->set_event(event);
     r->set_topic(topic);
     r->set_task(task);
     r->set_delay_ms(absl::ToInt64Milliseconds(*delay_d));
-    auto retry =
-        RetryPolicyFromFlags(retry_intervals, max_attempts, *timeout_d);
+    auto retry = RetryPolicyFromFlags(retry_flags);
     if (!retry.ok()) return UsageError(std::string(retry.status().message()));
     *r->mutable_retry() = *retry;
     auto response = client.RegisterTask(request);
@@ -369,12 +455,7 @@ int Main(int argc, char** argv) {
       }
       std::cout << r.event() << " -> " << r.task() << "  topic=" << r.topic();
       if (r.delay_ms() > 0) std::cout << "  delay=" << Ms(r.delay_ms());
-      if (r.retry().intervals_ms_size() > 0) {
-        std::vector<std::string> parts;
-        for (int64_t ms : r.retry().intervals_ms()) parts.push_back(Ms(ms));
-        std::cout << "  retry=" << absl::StrJoin(parts, ",");
-      }
-      std::cout << "\n";
+      std::cout << "  retry=" << DescribeRetry(r.retry()) << "\n";
     }
     return 0;
   }
@@ -400,11 +481,7 @@ int Main(int argc, char** argv) {
     auto delay_d = ParseDurationFlag("delay", delay);
     if (!delay_d.ok())
       return UsageError(std::string(delay_d.status().message()));
-    auto timeout_d = ParseDurationFlag("task-timeout", task_timeout);
-    if (!timeout_d.ok())
-      return UsageError(std::string(timeout_d.status().message()));
-    auto retry =
-        RetryPolicyFromFlags(retry_intervals, max_attempts, *timeout_d);
+    auto retry = RetryPolicyFromFlags(retry_flags);
     if (!retry.ok()) return UsageError(std::string(retry.status().message()));
     v1::CreateTaskRequest request;
     request.set_topic(topic);

@@ -126,9 +126,34 @@ class DelayTest : public ::testing::Test {
     return last;
   }
 
+  // Runs ebatsctl against the stack; expects exit code `expected` and
+  // returns the end of its output (stdout and stderr).
+  std::string Ctl(const std::vector<std::string>& args, int expected) {
+    const std::string log =
+        absl::StrCat(stack_->dir(), "/ctl-", ++ctl_runs_, ".log");
+    std::vector<std::string> argv = {EBATS_CTL_BIN, "--scheduler",
+                                     stack_->scheduler_address(), "--gateway",
+                                     stack_->gateway_address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto code = RunCommand(argv, {}, log, absl::Seconds(30));
+    EXPECT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(code.value_or(-1), expected) << LogTail(log, 20);
+    return LogTail(log, 20);
+  }
+
+  // The id in ebatsctl's "created task ID".
+  static std::string CreatedId(const std::string& output) {
+    const std::string prefix = "created task ";
+    const size_t at = output.find(prefix);
+    if (at == std::string::npos) return "";
+    const size_t start = at + prefix.size();
+    return output.substr(start, output.find('\n', start) - start);
+  }
+
   std::unique_ptr<EbatsStack> stack_;
   std::unique_ptr<worker::Worker> worker_;
   Runs runs_;
+  int ctl_runs_ = 0;
 };
 
 TEST_F(DelayTest, DelaysFireOnTimeAndNeverEarly) {
@@ -352,27 +377,78 @@ TEST_F(DelayTest, ReplayStoppedByItsDeadlineLeavesTheRestForTheNextCall) {
 TEST_F(DelayTest, EbatsctlReplaysATopicAndSaysWhatADeadlineLeft) {
   const std::string id = Create("fail", 0);
   ASSERT_EQ(WaitState(id, v1::TASK_STATE_DEAD).state(), v1::TASK_STATE_DEAD);
-  int run = 0;
-  auto ctl = [&](std::vector<std::string> args, int expected) {
-    const std::string log = absl::StrCat(stack_->dir(), "/ctl-", ++run, ".log");
-    std::vector<std::string> argv = {EBATS_CTL_BIN, "--scheduler",
-                                     stack_->scheduler_address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto code = RunCommand(argv, {}, log, absl::Seconds(30));
-    EXPECT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(code.value_or(-1), expected) << LogTail(log, 20);
-    return LogTail(log, 20);
-  };
-  const std::string replayed = ctl({"replay", "--topic", "delay"}, 0);
+  const std::string replayed = Ctl({"replay", "--topic", "delay"}, 0);
   EXPECT_NE(replayed.find("replayed 1 task(s)\n  " + id), std::string::npos)
       << replayed;
   // A deadline already past when the call starts.
   const std::string late =
-      ctl({"--timeout", "1us", "replay", "--topic", "delay"}, 1);
+      Ctl({"--timeout", "1us", "replay", "--topic", "delay"}, 1);
   EXPECT_NE(late.find("DEADLINE_EXCEEDED"), std::string::npos) << late;
   EXPECT_NE(late.find("run the same command to replay the rest"),
             std::string::npos)
       << late;
+}
+
+// ebatsctl's delay and retry flags reach the task record, and `task` and
+// `registrations` show the policy back.
+TEST_F(DelayTest, EbatsctlCreatesDelayedTasksWithTheirRetryPolicy) {
+  const std::string backoff =
+      CreatedId(Ctl({"create-task", "delay", "record", "--delay", "1500ms",
+                     "--retry-backoff", "100ms", "--retry-backoff-max", "1s",
+                     "--retry-jitter", "0.2", "--max-attempts", "4"},
+                    0));
+  ASSERT_FALSE(backoff.empty());
+  auto task = stack_->client().GetTask(backoff);
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->due_time_ms() - task->publish_time_ms(), 1500);
+  EXPECT_EQ(task->retry().exponential().initial_ms(), 100);
+  EXPECT_EQ(task->retry().exponential().max_ms(), 1000);
+  EXPECT_DOUBLE_EQ(task->retry().exponential().jitter(), 0.2);
+  EXPECT_EQ(task->max_attempts(), 4);
+  const std::string shown = Ctl({"task", backoff}, 0);
+  EXPECT_NE(shown.find("retry      backoff 100ms x2 max 1s +/-20%  "
+                       "max-attempts=4"),
+            std::string::npos)
+      << shown;
+
+  // --at to the millisecond.
+  const int64_t at_ms = absl::ToUnixMillis(absl::Now() + absl::Seconds(2));
+  const std::string at = CreatedId(
+      Ctl({"create-task", "delay", "record", "--at",
+           absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(at_ms),
+                            absl::UTCTimeZone())},
+          0));
+  ASSERT_FALSE(at.empty());
+  // Days, which absl's durations do not spell.
+  const std::string later =
+      CreatedId(Ctl({"create-task", "delay", "record", "--delay", "2d12h"}, 0));
+  ASSERT_FALSE(later.empty());
+  auto later_task = stack_->client().GetTask(later);
+  ASSERT_TRUE(later_task.ok()) << later_task.status();
+  EXPECT_EQ(later_task->due_time_ms() - later_task->publish_time_ms(),
+            absl::ToInt64Milliseconds(absl::Hours(60)));
+  Ctl({"cancel", later}, 0);
+
+  for (const std::string& id : {backoff, at}) {
+    v1::Task done = WaitState(id, v1::TASK_STATE_SUCCEEDED);
+    ASSERT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << id;
+    ASSERT_EQ(runs_.Count(id), 1u);
+    EXPECT_GE(runs_.Of(id)[0], done.due_time_ms()) << id;
+  }
+  EXPECT_EQ(stack_->client().GetTask(at)->due_time_ms(), at_ms);
+
+  const std::string both =
+      Ctl({"create-task", "delay", "record", "--retry-intervals", "1s",
+           "--retry-backoff", "1s"},
+          2);
+  EXPECT_NE(both.find("not both"), std::string::npos) << both;
+  Ctl({"register", "ctl_backoff", "record", "--topic", "delay",
+       "--retry-backoff", "1s", "--retry-backoff-max", "1m"},
+      0);
+  const std::string listed =
+      Ctl({"registrations", "--event", "ctl_backoff"}, 0);
+  EXPECT_NE(listed.find("retry=backoff 1s x2 max 1m"), std::string::npos)
+      << listed;
 }
 
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
