@@ -205,8 +205,13 @@ void Worker::PoolLoop() {
 Result Worker::RunHandler(const TaskContext& context) {
   auto it = handlers_.find(context.task);
   if (it == handlers_.end()) {
-    return Result::Fail(absl::StrCat("no handler for task \"", context.task,
-                                     "\" on worker ", id_));
+    // Likely transient: during a rolling deploy another worker of the topic
+    // (or this one, updated) has the handler. So the task retries by its
+    // policy, as Asynq and Sidekiq do, instead of dying on the first worker
+    // that lacks it; when its attempts run out it is dead ("exhausted") with
+    // this message.
+    return Result::Retry(absl::StrCat("no handler for task \"", context.task,
+                                      "\" on worker ", id_));
   }
   try {
     return it->second(context);

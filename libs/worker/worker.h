@@ -104,7 +104,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Before Start(). A task with no handler fails (dead, reason "failed").
+  // Before Start(). A task with no handler here is retried by its policy
+  // (another worker may have it) with a message saying so; once its
+  // attempts run out it is dead with reason "exhausted".
   void Handle(const std::string& task, Handler handler);
   // Before Start(). Called after each run's outcome is confirmed.
   void OnReport(ReportCallback callback);

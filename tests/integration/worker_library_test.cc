@@ -406,18 +406,33 @@ TEST_F(WorkerLibraryTest, AHandlerStuckPastItsTimeoutDoesNotHoldUpOtherTasks) {
   EXPECT_EQ(reports.For(second.task_id()).size(), 1u);
 }
 
-TEST_F(WorkerLibraryTest, TaskWithoutHandlerFailsClearly) {
+// A worker without the task's handler (say, an older one during a rolling
+// deploy) does not kill the task: it is retried by its policy, and dead
+// ("exhausted") with the same clear message once its attempts run out.
+TEST_F(WorkerLibraryTest, TaskWithoutHandlerIsRetriedWithAClearMessage) {
+  testing::DuePath due_path;
+  ASSERT_TRUE(due_path.WaitUp());
   Reports reports;
   Worker worker(Options("wl_nohandler"));
   worker.OnReport(reports.Callback());
   ASSERT_TRUE(worker.Start().ok());
   v1::TaskMessage task = Task("wl_nohandler", "unknownTask", "{}");
+  task.set_max_attempts(2);
+  task.mutable_retry()->add_intervals_ms(50);
   Send(task);
-  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 1; }));
-  auto r = reports.For(task.task_id())[0];
-  EXPECT_EQ(r.outcome, v1::OUTCOME_FAILED);
-  EXPECT_NE(r.message.find("no handler for task \"unknownTask\""),
-            std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return reports.For(task.task_id()).size() == 2; }));
+  auto r = reports.For(task.task_id());
+  EXPECT_EQ(r[0].outcome, v1::OUTCOME_RETRY);
+  EXPECT_TRUE(r[0].dead_reason.empty());
+  EXPECT_EQ(r[1].attempt, 2);
+  EXPECT_EQ(r[1].dead_reason, "exhausted");
+  for (const TaskReport& report : r) {
+    EXPECT_NE(report.message.find("no handler for task \"unknownTask\" on "
+                                  "worker " +
+                                  worker.id()),
+              std::string::npos)
+        << report.message;
+  }
   worker.Shutdown(absl::Seconds(5));
 }
 
