@@ -64,6 +64,9 @@ ABSL_FLAG(int, events, 200000, "events for throughput and fanout");
 ABSL_FLAG(int, batch, 0,
           "events per PublishEvents call; 0 = unary PublishEvent");
 ABSL_FLAG(int, fanout, 1, "registrations per event");
+ABSL_FLAG(int, topics, 1,
+          "throughput/fanout: spread the registrations over this many topics "
+          "(one task queue each; the in-process worker consumes them all)");
 ABSL_FLAG(int, rate, 200, "events per second for the latency scenario");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "length of the latency scenario");
@@ -232,11 +235,11 @@ client::Client NewClient() {
   return client::Client(options);
 }
 
-worker::WorkerOptions BenchWorkerOptions(const std::string& topic) {
+worker::WorkerOptions BenchWorkerOptions(std::vector<std::string> topics) {
   worker::WorkerOptions options;
   options.brokers = *amqp::ParseBrokerUrls(absl::GetFlag(FLAGS_amqp_url));
   options.queue_type = *amqp::ParseQueueType(absl::GetFlag(FLAGS_queue_type));
-  options.topics = {topic};
+  options.topics = std::move(topics);
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
   options.report_start_after = absl::GetFlag(FLAGS_report_start_after);
@@ -451,13 +454,20 @@ int Throughput() {
   const int fanout = absl::GetFlag(FLAGS_fanout);
   const int batch = absl::GetFlag(FLAGS_batch);
   const int clients = absl::GetFlag(FLAGS_clients);
-  const std::string topic = "bench_tp";
+  const int topic_count = std::max(1, absl::GetFlag(FLAGS_topics));
+  // Registration i's topic.
+  auto topic = [&](int i) {
+    return topic_count == 1 ? std::string("bench_tp")
+                            : absl::StrCat("bench_tp", i % topic_count);
+  };
+  std::vector<std::string> topics;
+  for (int i = 0; i < topic_count; ++i) topics.push_back(topic(i));
   const std::string event = absl::StrCat("bench_tp_", fanout);
   client::Client admin = NewClient();
   for (int i = 0; i < fanout; ++i) {
     v1::RegisterTaskRequest r;
     r.mutable_registration()->set_event(event);
-    r.mutable_registration()->set_topic(topic);
+    r.mutable_registration()->set_topic(topic(i));
     r.mutable_registration()->set_task(absl::StrCat("noop", i));
     if (auto s = admin.RegisterTask(r); !s.ok()) {
       std::cerr << s.status() << "\n";
@@ -465,7 +475,7 @@ int Throughput() {
     }
   }
   std::atomic<int64_t> ran{0};
-  worker::Worker worker(BenchWorkerOptions(topic));
+  worker::Worker worker(BenchWorkerOptions(topics));
   for (int i = 0; i < fanout; ++i) {
     worker.Handle(absl::StrCat("noop", i), [&](const worker::TaskContext&) {
       ran.fetch_add(1);
@@ -526,7 +536,7 @@ int Throughput() {
     }
     for (int i = 0; i < fanout && !last.empty(); ++i) {
       const std::string id =
-          domain::TaskIdFor(last, topic, absl::StrCat("noop", i));
+          domain::TaskIdFor(last, topic(i), absl::StrCat("noop", i));
       while (absl::Now() < deadline) {
         auto t = admin.GetTask(id);
         if (t.ok() && t->state() == v1::TASK_STATE_SUCCEEDED) break;
@@ -549,7 +559,8 @@ int Throughput() {
   worker.Shutdown(absl::Seconds(5));
   std::cout << "{\"scenario\":\"" << (fanout > 1 ? "fanout" : "throughput")
             << "\",\"events\":" << n << ",\"fanout\":" << fanout
-            << ",\"batch\":" << batch << ",\"clients\":" << clients
+            << ",\"topics\":" << topic_count << ",\"batch\":" << batch
+            << ",\"clients\":" << clients
             << ",\"events_published_per_second\":" << Stats(published_rate)
             << ",\"tasks_completed_per_second\":" << Stats(completed_rate)
             << ",\"tasks_recorded_per_second\":" << Stats(recorded_rate) << "}"
@@ -574,7 +585,7 @@ int Latency() {
   if (auto s = admin.RegisterTask(r); !s.ok()) return 1;
   absl::Mutex mu;
   std::vector<double> latency_ms, after_gateway_ms;
-  worker::Worker worker(BenchWorkerOptions(topic));
+  worker::Worker worker(BenchWorkerOptions({topic}));
   worker.Handle("noop", [&](const worker::TaskContext& t) {
     const int64_t now_us = absl::GetCurrentTimeNanos() / 1000;
     int64_t sent_us = 0;
@@ -698,7 +709,7 @@ int Lateness() {
   std::vector<double> lateness_ms;
   std::vector<int64_t> due_ms;  // of the same task as lateness_ms[i]
   std::atomic<int> early{0};
-  worker::Worker worker(BenchWorkerOptions("bench_delay"));
+  worker::Worker worker(BenchWorkerOptions({"bench_delay"}));
   worker.Handle("noop", [&](const worker::TaskContext& task) {
     const double late = static_cast<double>(absl::GetCurrentTimeNanos() / 1000 -
                                             task.due_time_ms * 1000) /
@@ -785,7 +796,7 @@ int Replay() {
   absl::Mutex mu;
   absl::flat_hash_set<std::string> failed_once;
   int replays_ran = 0;
-  worker::Worker worker(BenchWorkerOptions(topic));
+  worker::Worker worker(BenchWorkerOptions({topic}));
   worker.Handle("noop", [&](const worker::TaskContext& task) {
     absl::MutexLock lock(&mu);
     if (failed_once.insert(task.task_id).second)
