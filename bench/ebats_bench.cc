@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,8 +24,10 @@
 #include "absl/flags/parse.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/set_report.h"
 #include "ebats/v1/gateway.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -40,7 +44,13 @@
 
 ABSL_FLAG(std::string, scenario, "lateness",
           "lateness, ladder, broker, broker_latency, throughput, latency, "
-          "jitter or replay");
+          "jitter, replay, or set_report (no stack: --reports into --out)");
+ABSL_FLAG(
+    std::string, reports, "",
+    "set_report: comma-separated bench/run.sh JSON reports, in run order");
+ABSL_FLAG(std::string, out, "",
+          "set_report: where to write the set's report (PREFIX.md and "
+          "PREFIX.json)");
 ABSL_FLAG(std::string, gateway, "127.0.0.1:7401", "gateway address");
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7402", "scheduler address");
 ABSL_FLAG(std::string, amqp_url, "amqp://guest:guest@127.0.0.1:5672/",
@@ -876,6 +886,37 @@ int Replay() {
   return 0;
 }
 
+// set_report: the report of a whole set (bench/run-all.sh) from its
+// per-scenario reports; starts nothing.
+int WriteSetReport() {
+  std::vector<std::pair<std::string, std::string>> reports;
+  for (absl::string_view path : absl::StrSplit(absl::GetFlag(FLAGS_reports),
+                                               ',', absl::SkipWhitespace())) {
+    std::ifstream in{std::string(path)};
+    if (!in) {
+      std::cerr << "cannot read " << path << "\n";
+      return 1;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const size_t slash = path.rfind('/');
+    reports.emplace_back(
+        std::string(slash == absl::string_view::npos ? path
+                                                     : path.substr(slash + 1)),
+        text.str());
+  }
+  auto report = BuildSetReport(reports);
+  if (!report.ok()) {
+    std::cerr << report.status() << "\n";
+    return 1;
+  }
+  const std::string out = absl::GetFlag(FLAGS_out);
+  std::ofstream(out + ".md") << report->markdown;
+  std::ofstream(out + ".json") << report->json << "\n";
+  std::cout << report->json << std::endl;
+  return 0;
+}
+
 }  // namespace
 }  // namespace ebats::bench
 
@@ -898,6 +939,8 @@ int main(int argc, char** argv) {
     return ebats::bench::Latency();
   if (absl::GetFlag(FLAGS_scenario) == "jitter") return ebats::bench::Jitter();
   if (absl::GetFlag(FLAGS_scenario) == "replay") return ebats::bench::Replay();
+  if (absl::GetFlag(FLAGS_scenario) == "set_report")
+    return ebats::bench::WriteSetReport();
   std::cerr << "unknown --scenario " << absl::GetFlag(FLAGS_scenario) << "\n";
   return 2;
 }
