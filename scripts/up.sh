@@ -76,6 +76,12 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$ctl" health
+# The worker registers with the scheduler by itself; `register` below checks
+# that a live worker handles each task, so let it appear first.
+for _ in $(seq 1 100); do
+  "$ctl" workers 2>/dev/null | grep -q "topics=demo" && break
+  sleep 0.2
+done
 
 echo
 echo "== demo registrations"

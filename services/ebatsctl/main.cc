@@ -1,6 +1,7 @@
 // ebatsctl: the command-line client of ebats (gateway and scheduler APIs).
 // Output is for people by default and JSON with --json; errors go to stderr
 // with the gRPC code and message, and the exit code is non-zero.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -235,6 +236,33 @@ void PrintTaskLine(const v1::Task& t) {
   std::cout << "\n";
 }
 
+// Says on stderr when no live worker (of those that register with the
+// scheduler) would run `task` of `topic`: a misspelt task name would
+// otherwise show only as retries, hours later as dead tasks.
+void NoteWorkersWithout(client::Client& client, const std::string& topic,
+                        const std::string& task) {
+  auto workers = client.ListWorkers();
+  if (!workers.ok()) return;
+  bool consumed = false;
+  for (const v1::Worker& w : workers->workers()) {
+    if (std::find(w.topics().begin(), w.topics().end(), topic) ==
+        w.topics().end()) {
+      continue;
+    }
+    consumed = true;
+    if (std::find(w.tasks().begin(), w.tasks().end(), task) != w.tasks().end())
+      return;
+  }
+  if (consumed) {
+    std::cerr << "warning: no live worker of topic " << topic
+              << " has a handler for " << task
+              << "; its tasks are retried until one has (ebatsctl workers)\n";
+  } else {
+    std::cerr << "note: no live worker consumes topic " << topic
+              << " yet; its tasks wait in its queue until one does\n";
+  }
+}
+
 // Follows the tasks of `event_id` until the registrations' tasks are all
 // final or `timeout` passes. Returns the exit code.
 int WaitForEvent(client::Client& client, const Globals& g,
@@ -428,6 +456,7 @@ int Main(int argc, char** argv) {
                 << event << " -> " << task << " on topic " << topic
                 << (r->delay_ms() > 0 ? " after " + Ms(r->delay_ms()) : "")
                 << "\n";
+      NoteWorkersWithout(client, topic, task);
     }
     return 0;
   }

@@ -451,6 +451,30 @@ TEST_F(DelayTest, EbatsctlCreatesDelayedTasksWithTheirRetryPolicy) {
       << listed;
 }
 
+// `register` says when no live worker would run the task: a misspelt name
+// would otherwise show only as retries.
+TEST_F(DelayTest, EbatsctlRegisterSaysWhenNoWorkerRunsTheTask) {
+  // The in-process worker has registered with the scheduler.
+  ASSERT_TRUE(WaitFor([&] {
+    auto workers = stack_->client().ListWorkers();
+    return workers.ok() && workers->workers_size() > 0;
+  }));
+  const std::string handled =
+      Ctl({"register", "ctl_ok", "record", "--topic", "delay"}, 0);
+  EXPECT_EQ(handled.find("no live worker"), std::string::npos) << handled;
+  const std::string misspelt =
+      Ctl({"register", "ctl_typo", "recrod", "--topic", "delay"}, 0);
+  EXPECT_NE(misspelt.find("warning: no live worker of topic delay has a "
+                          "handler for recrod"),
+            std::string::npos)
+      << misspelt;
+  const std::string nobody =
+      Ctl({"register", "ctl_nobody", "record", "--topic", "nobody"}, 0);
+  EXPECT_NE(nobody.find("note: no live worker consumes topic nobody yet"),
+            std::string::npos)
+      << nobody;
+}
+
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
   const std::string canceled = Create("record", 2000);
   const std::string control = Create("record", 2000);
