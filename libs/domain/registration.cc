@@ -27,8 +27,10 @@ absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy) {
     return absl::InvalidArgumentError(
         "retry.max_attempts must not be negative");
   }
-  if (policy.timeout_ms() < 0) {
-    return absl::InvalidArgumentError("retry.timeout_ms must not be negative");
+  if (policy.timeout_ms() < 0 || policy.timeout_ms() > kMaxTaskTimeoutMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "retry.timeout_ms = ", policy.timeout_ms(), "; must be 0..",
+        kMaxTaskTimeoutMs, " (25 min, below RabbitMQ's consumer_timeout)"));
   }
   if (policy.has_exponential()) {
     const v1::ExponentialBackoff& e = policy.exponential();

@@ -18,8 +18,13 @@ inline constexpr int64_t kMaxDelayMs = (int64_t{1} << 35) - 1;
 // 1 h, 2 h.
 const std::vector<int64_t>& DefaultRetryIntervalsMs();
 
+// Upper bound of a run's timeout: RabbitMQ closes a channel that holds a
+// delivery unacked for its consumer_timeout (30 min by default), so a longer
+// run could not be reported as timed out.
+inline constexpr int64_t kMaxTaskTimeoutMs = 25 * 60 * 1000;
+
 // Checks intervals (each 1 ms..kMaxDelayMs), max_attempts (>= 0) and timeout
-// (>= 0). INVALID_ARGUMENT names the bad field.
+// (0..kMaxTaskTimeoutMs). INVALID_ARGUMENT names the bad field.
 absl::Status ValidateRetryPolicy(const v1::RetryPolicy& policy);
 
 // Checks names, delay and retry policy. INVALID_ARGUMENT names the bad field.

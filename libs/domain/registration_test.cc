@@ -30,6 +30,13 @@ TEST(RegistrationTest, BadFieldsAreNamed) {
   r.mutable_retry()->add_intervals_ms(0);
   EXPECT_NE(ValidateRegistration(r).message().find("intervals_ms[0]"),
             absl::string_view::npos);
+  // A timeout the worker could not honour is refused, not cut down.
+  r.mutable_retry()->clear_intervals_ms();
+  r.mutable_retry()->set_timeout_ms(kMaxTaskTimeoutMs);
+  EXPECT_TRUE(ValidateRegistration(r).ok());
+  r.mutable_retry()->set_timeout_ms(kMaxTaskTimeoutMs + 1);
+  EXPECT_NE(ValidateRegistration(r).message().find("retry.timeout_ms"),
+            absl::string_view::npos);
 }
 
 TEST(RegistrationTest, MaxAttemptsDefaultsToIntervalsPlusOne) {

@@ -80,6 +80,13 @@ absl::Status Worker::Start() {
   }
   if (options_.brokers.empty())
     return absl::InvalidArgumentError("worker: no broker URL");
+  if (options_.task_timeout <= absl::ZeroDuration() ||
+      options_.task_timeout > absl::Milliseconds(domain::kMaxTaskTimeoutMs)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker: task timeout ", absl::FormatDuration(options_.task_timeout),
+        " must be above 0 and at most ",
+        absl::FormatDuration(absl::Milliseconds(domain::kMaxTaskTimeoutMs))));
+  }
   started_ = true;
   for (const auto& topic : options_.topics) {
     session_->AddConsumer(domain::TaskQueueName(topic),
@@ -306,7 +313,7 @@ bool Worker::Process(amqp::Delivery delivery) {
       std::min(task.retry().timeout_ms() > 0
                    ? task.retry().timeout_ms()
                    : absl::ToInt64Milliseconds(options_.task_timeout),
-               kMaxTaskTimeoutMs);
+               domain::kMaxTaskTimeoutMs);
   run->deadline_us = run->start_us + timeout_ms * 1000;
   if (run->poisoned) {
     spdlog::error(

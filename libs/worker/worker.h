@@ -93,10 +93,6 @@ struct WorkerOptions {
   const Clock* clock = &Clock::Real();
 };
 
-// Upper bound of any task timeout (RabbitMQ closes a channel that holds a
-// delivery unacked for its consumer_timeout, 30 min by default).
-inline constexpr int64_t kMaxTaskTimeoutMs = 25 * 60 * 1000;
-
 class Worker {
  public:
   explicit Worker(WorkerOptions options);
@@ -121,7 +117,8 @@ class Worker {
   }
 
   // Connects (in the background; see IsUp) and starts consuming.
-  // INVALID_ARGUMENT for bad options (no topics, a bad topic name).
+  // INVALID_ARGUMENT for bad options (no topics, a bad topic name, a task
+  // timeout outside (0, 25 min]).
   absl::Status Start();
   // Stops taking tasks, lets runs in progress (and tasks already received)
   // finish for up to `grace` with their outcomes confirmed, then disconnects:

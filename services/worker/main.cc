@@ -58,15 +58,6 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", broker.status().ToString());
     return 2;
   }
-  const absl::Duration task_timeout = absl::GetFlag(FLAGS_task_timeout);
-  if (task_timeout <= absl::ZeroDuration() ||
-      task_timeout > absl::Milliseconds(worker::kMaxTaskTimeoutMs)) {
-    spdlog::critical(
-        "--task_timeout={} must be above 0 and at most {}",
-        absl::FormatDuration(task_timeout),
-        absl::FormatDuration(absl::Milliseconds(worker::kMaxTaskTimeoutMs)));
-    return 2;
-  }
   auto runtime =
       service::Runtime::Create("worker", absl::GetFlag(FLAGS_metrics_addr));
   if (!runtime.ok()) {
@@ -84,7 +75,7 @@ int main(int argc, char** argv) {
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.prefetch = absl::GetFlag(FLAGS_prefetch);
   options.report_start_after = absl::GetFlag(FLAGS_report_start_after);
-  options.task_timeout = task_timeout;
+  options.task_timeout = absl::GetFlag(FLAGS_task_timeout);
   options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
   options.scheduler_tls = security->client;
   options.scheduler_token = security->token;

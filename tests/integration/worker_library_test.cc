@@ -81,6 +81,23 @@ class WorkerLibraryTest : public ::testing::Test {
   }
 };
 
+// Options the worker cannot honour are refused at Start, with the field
+// named, instead of being cut down or failing later.
+TEST_F(WorkerLibraryTest, StartRefusesBadOptionsClearly) {
+  WorkerOptions no_topics = Options("wl_options");
+  no_topics.topics.clear();
+  EXPECT_EQ(Worker(no_topics).Start().code(),
+            absl::StatusCode::kInvalidArgument);
+  for (absl::Duration timeout : {absl::ZeroDuration(), absl::Minutes(26)}) {
+    WorkerOptions options = Options("wl_options");
+    options.task_timeout = timeout;
+    absl::Status started = Worker(options).Start();
+    EXPECT_EQ(started.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(started.message().find("task timeout"), std::string::npos)
+        << started;
+  }
+}
+
 TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
   QueueProbe results({domain::kResultsQueue},
                      amqp::WorkerTopology(kQuorum, {"wl_ok"}));
