@@ -183,10 +183,20 @@ void Worker::Enqueue(amqp::Delivery delivery) {
 }
 
 void Worker::PoolLoop() {
+  // The previous run's slot (or overdue count) is given back under the same
+  // lock that takes the next task: one lock per task.
+  bool ran = false;
+  bool overdue = false;
   for (;;) {
     amqp::Delivery delivery;
     {
       absl::MutexLock lock(&mu_);
+      if (overdue) {
+        --overdue_;
+        metrics_.overdue_runs().Decrement();
+      } else if (ran) {
+        --slots_taken_;
+      }
       mu_.Await(absl::Condition(
           +[](Worker* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
             return w->stopping_ || (!w->queue_.empty() &&
@@ -198,14 +208,8 @@ void Worker::PoolLoop() {
       queue_.pop_front();
       ++slots_taken_;
     }
-    const bool overdue = Process(std::move(delivery));
-    absl::MutexLock lock(&mu_);
-    if (overdue) {
-      --overdue_;
-      metrics_.overdue_runs().Decrement();
-    } else {
-      --slots_taken_;
-    }
+    overdue = Process(std::move(delivery));
+    ran = true;
   }
 }
 
