@@ -442,6 +442,15 @@ TEST_F(DelayTest, EbatsctlCreatesDelayedTasksWithTheirRetryPolicy) {
            "--retry-backoff", "1s"},
           2);
   EXPECT_NE(both.find("not both"), std::string::npos) << both;
+  const std::string shape_only =
+      Ctl({"create-task", "delay", "record", "--retry-jitter", "0.2"}, 2);
+  EXPECT_NE(shape_only.find("give it too"), std::string::npos) << shape_only;
+  // A timeout the worker could not honour is refused by the scheduler.
+  const std::string too_long =
+      Ctl({"create-task", "delay", "record", "--task-timeout", "1h"}, 1);
+  EXPECT_NE(too_long.find("INVALID_ARGUMENT: retry.timeout_ms"),
+            std::string::npos)
+      << too_long;
   Ctl({"register", "ctl_backoff", "record", "--topic", "delay",
        "--retry-backoff", "1s", "--retry-backoff-max", "1m"},
       0);
