@@ -627,7 +627,8 @@ absl::StatusOr<bool> Store::ReplayLocked(absl::string_view task_id,
   EBATS_ASSIGN_OR_RETURN(
       auto replay,
       db_->Prepare(
-          "UPDATE tasks SET state = ?1, attempts = 0, dead_reason = '', "
+          "UPDATE tasks SET state = ?1, attempts = 0, runs = 0, "
+          "dead_reason = '', "
           "message = '', due_time_ms = ?2, start_time_ms = 0, finish_time_ms = "
           "0, "
           "time_used_us = 0, lateness_ms = 0 WHERE id = ?3 AND state = ?4"));

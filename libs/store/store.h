@@ -132,7 +132,8 @@ class Store {
   // SCHEDULED or RETRYING -> CANCELED; returns the task. NOT_FOUND for an
   // unknown id, FAILED_PRECONDITION (naming the state) for any other state.
   absl::StatusOr<v1::Task> CancelTask(absl::string_view task_id);
-  // DEAD -> PENDING with attempts, message and dead reason cleared; returns
+  // DEAD -> PENDING with attempts, runs, message and dead reason cleared
+  // (runs > attempts then still means a repeated run); returns
   // the task to publish. NOT_FOUND, or FAILED_PRECONDITION when not DEAD.
   absl::StatusOr<v1::Task> PrepareReplay(absl::string_view task_id,
                                          int64_t now_ms);

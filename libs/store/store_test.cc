@@ -592,7 +592,10 @@ TEST(StoreTest, RetryRecordsTheNextDueTimeAndOldReportsDoNotWin) {
   EXPECT_EQ(store->GetTask("t")->attempts(), 2);
 }
 
-TEST(StoreTest, ReplayOnlyDeadTasksAndResetsAttempts) {
+// Replay resets the run count with the attempts: runs > attempts means a
+// run was repeated (a worker died or its ack was lost), and every replayed
+// task said so ("some ran again") when runs kept counting.
+TEST(StoreTest, ReplayOnlyDeadTasksAndResetsAttemptsAndRuns) {
   auto store = OpenMemory();
   std::vector<InsertOutcome> outcomes;
   ASSERT_TRUE(store->InsertTasks({NewTask("t")}, &outcomes).ok());
@@ -600,17 +603,23 @@ TEST(StoreTest, ReplayOnlyDeadTasksAndResetsAttempts) {
             absl::StatusCode::kFailedPrecondition);
   v1::TaskResult dead = Report("t", v1::OUTCOME_RETRY, 6);
   dead.set_dead_reason("exhausted");
+  ASSERT_TRUE(
+      store->ApplyResults({Report("t", v1::OUTCOME_STARTED, 6)}, nullptr).ok());
   ASSERT_TRUE(store->ApplyResults({dead}, nullptr).ok());
   ASSERT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_DEAD);
+  ASSERT_EQ(store->GetTask("t")->runs(), 1);
   auto replayed = store->PrepareReplay("t", 5);
   ASSERT_TRUE(replayed.ok()) << replayed.status();
   EXPECT_EQ(replayed->state(), v1::TASK_STATE_PENDING);
   EXPECT_EQ(replayed->attempts(), 0);
+  EXPECT_EQ(replayed->runs(), 0);
   EXPECT_TRUE(replayed->dead_reason().empty());
-  ASSERT_TRUE(
-      store->ApplyResults({Report("t", v1::OUTCOME_SUCCEEDED, 1)}, nullptr)
-          .ok());
+  v1::TaskResult succeeded = Report("t", v1::OUTCOME_SUCCEEDED, 1);
+  succeeded.set_start_unreported(true);  // a short run: no STARTED report
+  ASSERT_TRUE(store->ApplyResults({succeeded}, nullptr).ok());
   EXPECT_EQ(store->GetTask("t")->state(), v1::TASK_STATE_SUCCEEDED);
+  EXPECT_EQ(store->GetTask("t")->attempts(), 1);
+  EXPECT_EQ(store->GetTask("t")->runs(), 1);
 }
 
 // A topic's replay prepares a round in one transaction: only the tasks

@@ -111,9 +111,9 @@ absl::Status Worker::Start() {
   return absl::OkStatus();
 }
 
-void Worker::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
-  shut_down_ = true;
+void Worker::Drain(absl::Duration grace) {
+  if (drained_) return;
+  drained_ = true;
   if (started_) {
     session_->StopConsuming();
     // Let what was received finish, within the grace period.
@@ -137,18 +137,30 @@ void Worker::Shutdown(absl::Duration grace) {
   // grace period: their tasks, unacked, go back to the queue now (and may
   // run elsewhere while these finish; their outcomes are then dropped).
   session_->Shutdown();
-  // The watchdog first: it is what adds pool threads.
+  // The watchdog adds pool threads: once it stops, Shutdown's join of the
+  // pool is final.
   {
     absl::MutexLock lock(&running_mu_);
     watchdog_stop_ = true;
   }
   if (watchdog_.joinable()) watchdog_.join();
+}
+
+void Worker::Shutdown(absl::Duration grace) {
+  Drain(grace);
+  if (shut_down_) return;
+  shut_down_ = true;
   std::vector<std::thread> pool;
   {
     absl::MutexLock lock(&mu_);
     pool.swap(pool_);
   }
   for (auto& thread : pool) thread.join();
+}
+
+int Worker::running_handlers() {
+  absl::MutexLock lock(&running_mu_);
+  return static_cast<int>(running_.size());
 }
 
 void Worker::FreeOverdueSlots(int runs) {

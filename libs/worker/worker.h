@@ -124,8 +124,15 @@ class Worker {
   // finish for up to `grace` with their outcomes confirmed, then disconnects:
   // whatever did not finish returns to its queue and runs again (a handler
   // still running past the grace period cannot be interrupted; its outcome
-  // is dropped). Blocks until every handler has returned. Idempotent.
+  // is dropped). Does not wait for such handlers: running_handlers() says
+  // how many there are, and Shutdown() must still follow before the Worker
+  // is destroyed, unless the process ends first (a stuck handler would
+  // otherwise keep it from ever exiting). Idempotent.
+  void Drain(absl::Duration grace = absl::Seconds(30));
+  // Drain(grace), then blocks until every handler has returned. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(30));
+  // Handlers running now, those past their timeout included.
+  int running_handlers();
 
   bool IsUp() const { return session_->IsUp(); }
   const std::string& id() const { return id_; }
@@ -192,6 +199,7 @@ class Worker {
   // Received and not yet settled (run + outcome confirmed, or given up).
   std::atomic<int> in_flight_{0};
   bool started_ = false;
+  bool drained_ = false;
   bool shut_down_ = false;
 };
 

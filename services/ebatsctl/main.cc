@@ -536,6 +536,7 @@ int Main(int argc, char** argv) {
     } else {
       std::cout << "created task " << response->task_id() << "\n";
     }
+    NoteWorkersWithout(client, topic, task);
     return 0;
   }
   if (cancel->parsed()) {

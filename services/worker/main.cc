@@ -1,6 +1,8 @@
 // ebats-worker: runs the demo handlers (see demo_handlers.h) on the topics
 // given, with the worker library. A real deployment links the worker library
 // into its own binary with its own handlers.
+#include <cstdlib>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/env.h"
@@ -118,8 +120,21 @@ int main(int argc, char** argv) {
   spdlog::info("worker: signal {}, draining", signal);
   (*runtime)->SetServer(nullptr);
   (*server)->SetServing(false);
-  worker.Shutdown(absl::Seconds(absl::GetFlag(FLAGS_grace_seconds)));
+  worker.Drain(absl::Seconds(absl::GetFlag(FLAGS_grace_seconds)));
   (*server)->Shutdown(absl::Seconds(1));
+  if (int stuck = worker.running_handlers(); stuck > 0) {
+    // A handler thread cannot be interrupted, and waiting for one that
+    // never returns would keep the worker from exiting until a SIGKILL. Its
+    // task is back in its queue (or was retried at its timeout), and the
+    // outcome of a run after the disconnect could not be acked anyway.
+    spdlog::warn(
+        "worker: stopped with {} handler(s) still running; exiting without "
+        "them (their tasks are back in their queues or were retried)",
+        stuck);
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
+  worker.Shutdown();
   spdlog::info("worker: stopped");
   return 0;
 }

@@ -257,6 +257,46 @@ TEST_F(DelayTest, WorkerBinaryTimesOutARunByItsTaskTimeoutFlag) {
       << task.message();
 }
 
+// SIGTERM stops a worker whose handler does not return: after the grace
+// period the worker exits 0 without it, and the task runs again on another
+// worker. The worker used to wait for every handler, so it never exited
+// until a SIGKILL (and up.sh's Ctrl-C hung).
+TEST_F(DelayTest, WorkerBinaryExitsOnSigtermPastAHandlerThatDoesNotReturn) {
+  const std::vector<std::string> flags = {"--topics=stuck", "--drill_handlers",
+                                          "--grace_seconds=1"};
+  absl::Status started = stack_->StartWorker(flags);
+  ASSERT_TRUE(started.ok()) << started;
+  const std::string first = stack_->last_worker();
+  v1::CreateTaskRequest request;
+  request.set_topic("stuck");
+  request.set_task("flakyTask");
+  request.set_params(R"({"sleep_ms": 600000})");  // longer than the test
+  auto created = stack_->client().CreateTask(request);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string id = created->task_id();
+  ASSERT_EQ(WaitState(id, v1::TASK_STATE_RUNNING).state(),
+            v1::TASK_STATE_RUNNING);
+
+  const absl::Time signaled = absl::Now();
+  absl::Status stopped = stack_->Stop(first);  // waits up to 30 s for exit 0
+  ASSERT_TRUE(stopped.ok()) << stopped;
+  EXPECT_LT(absl::Now() - signaled, absl::Seconds(20));
+
+  // The task went back to its queue: the next worker runs it again.
+  started = stack_->StartWorker(flags);
+  ASSERT_TRUE(started.ok()) << started;
+  v1::Task task;
+  EXPECT_TRUE(WaitFor([&] {
+    auto got = stack_->client().GetTask(id);
+    if (got.ok()) task = *got;
+    return got.ok() && got->runs() == 2;
+  })) << task.DebugString();
+  EXPECT_EQ(task.state(), v1::TASK_STATE_RUNNING);
+  EXPECT_EQ(task.attempts(), 1);
+  stopped = stack_->Stop(stack_->last_worker());
+  EXPECT_TRUE(stopped.ok()) << stopped;
+}
+
 TEST_F(DelayTest, FailIsDeadAtOnceAndReplayRunsItAgain) {
   v1::RetryPolicy retry;
   retry.add_intervals_ms(50);
@@ -279,6 +319,7 @@ TEST_F(DelayTest, FailIsDeadAtOnceAndReplayRunsItAgain) {
   task = WaitState(id, v1::TASK_STATE_SUCCEEDED);
   ASSERT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(task.attempts(), 1);
+  EXPECT_EQ(task.runs(), 1);  // not 2: nothing ran twice
   EXPECT_EQ(task.message(), "replayed");
   // Replaying a task that is not dead is refused.
   EXPECT_EQ(stack_->client().ReplayTasks(replay).status().code(),
@@ -462,7 +503,7 @@ TEST_F(DelayTest, EbatsctlCreatesDelayedTasksWithTheirRetryPolicy) {
 
 // `register` says when no live worker would run the task: a misspelt name
 // would otherwise show only as retries.
-TEST_F(DelayTest, EbatsctlRegisterSaysWhenNoWorkerRunsTheTask) {
+TEST_F(DelayTest, EbatsctlRegisterAndCreateTaskSayWhenNoWorkerRunsTheTask) {
   // The in-process worker has registered with the scheduler.
   ASSERT_TRUE(WaitFor([&] {
     auto workers = stack_->client().ListWorkers();
@@ -482,6 +523,16 @@ TEST_F(DelayTest, EbatsctlRegisterSaysWhenNoWorkerRunsTheTask) {
   EXPECT_NE(nobody.find("note: no live worker consumes topic nobody yet"),
             std::string::npos)
       << nobody;
+  // create-task says the same.
+  const std::string created =
+      Ctl({"create-task", "delay", "record", "--delay", "1h"}, 0);
+  EXPECT_EQ(created.find("no live worker"), std::string::npos) << created;
+  const std::string created_typo =
+      Ctl({"create-task", "delay", "recrod", "--delay", "1h"}, 0);
+  EXPECT_NE(created_typo.find("warning: no live worker of topic delay has a "
+                              "handler for recrod"),
+            std::string::npos)
+      << created_typo;
 }
 
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {

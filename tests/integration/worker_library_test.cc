@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/broker_names.h"
@@ -421,6 +422,32 @@ TEST_F(WorkerLibraryTest, AHandlerStuckPastItsTimeoutDoesNotHoldUpOtherTasks) {
   // What the stuck handlers returned was dropped.
   EXPECT_EQ(reports.For(first.task_id()).size(), 1u);
   EXPECT_EQ(reports.For(second.task_id()).size(), 1u);
+}
+
+// Drain does not wait for a handler that outlives the grace period (a stuck
+// one would keep a worker process from ever exiting): running_handlers()
+// counts it, and Shutdown() then waits for it.
+TEST_F(WorkerLibraryTest, DrainDoesNotWaitForAHandlerPastTheGracePeriod) {
+  Worker worker(Options("wl_drain"));
+  absl::Notification entered;
+  absl::Notification release;
+  worker.Handle("hold", [&](const TaskContext&) {
+    entered.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(60));
+    return Result::Success("late");
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  EXPECT_EQ(worker.running_handlers(), 0);
+  Send(Task("wl_drain", "hold", "{}"));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(worker.running_handlers(), 1);
+  const absl::Time draining = absl::Now();
+  worker.Drain(absl::Milliseconds(200));
+  EXPECT_LT(absl::Now() - draining, absl::Seconds(20));
+  EXPECT_EQ(worker.running_handlers(), 1);
+  release.Notify();
+  worker.Shutdown();
+  EXPECT_EQ(worker.running_handlers(), 0);
 }
 
 // A worker without the task's handler (say, an older one during a rolling
