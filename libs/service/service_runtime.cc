@@ -89,6 +89,33 @@ absl::StatusOr<BrokerConfig> BrokerConfigFromFlags() {
   return config;
 }
 
+absl::Status CheckFlagRange(const std::string& flag, int64_t value, int64_t min,
+                            int64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, " must be between ", min, " and ", max, ", not ", value));
+}
+
+absl::Status CheckFlagRange(const std::string& flag, absl::Duration value,
+                            absl::Duration min, absl::Duration max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  if (min == absl::ZeroDuration() && max == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " must not be negative, not ",
+                     absl::FormatDuration(value)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, " must be between ", absl::FormatDuration(min), " and ",
+      absl::FormatDuration(max), ", not ", absl::FormatDuration(value)));
+}
+
+absl::Status FirstError(std::initializer_list<absl::Status> statuses) {
+  for (const absl::Status& s : statuses) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SecurityConfig> SecurityFromFlags() {
   SecurityConfig config;
   config.server.cert_file = absl::GetFlag(FLAGS_tls_cert);

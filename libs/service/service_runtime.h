@@ -5,11 +5,14 @@
 #ifndef EBATS_LIBS_SERVICE_SERVICE_RUNTIME_H_
 #define EBATS_LIBS_SERVICE_SERVICE_RUNTIME_H_
 
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "libs/amqp/broker_url.h"
 #include "libs/amqp/ebats_topology.h"
 #include "libs/amqp/session.h"
@@ -37,6 +40,21 @@ struct BrokerConfig {
   amqp::AmqpTls tls;
 };
 absl::StatusOr<BrokerConfig> BrokerConfigFromFlags();
+
+// OK when a numeric flag's `value` is within [min, max]; else
+// INVALID_ARGUMENT naming the flag and the range. Out-of-range values are
+// refused at start rather than clamped or wrapped (an AMQP prefetch of 0
+// means no limit at all, and 65536 wraps to 0).
+absl::Status CheckFlagRange(const std::string& flag, int64_t value, int64_t min,
+                            int64_t max);
+// The same for a duration flag; an infinite `max` reads "must not be
+// negative" when `min` is zero.
+absl::Status CheckFlagRange(const std::string& flag, absl::Duration value,
+                            absl::Duration min, absl::Duration max);
+// The first of `statuses` that is not OK; OK if none.
+absl::Status FirstError(std::initializer_list<absl::Status> statuses);
+// The largest AMQP prefetch count (basic.qos takes 16 bits).
+inline constexpr int64_t kMaxPrefetch = 65535;
 
 // gRPC security from --tls_cert/--tls_key/--tls_client_ca (this service's
 // endpoint), --tls_ca/--tls_client_cert/--tls_client_key (calls to other

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 
 #include "absl/random/random.h"
@@ -34,14 +35,15 @@ Worker::Worker(WorkerOptions options)
       registry_(options_.registry ? options_.registry
                                   : std::make_shared<prometheus::Registry>()),
       metrics_(*registry_) {
-  if (options_.concurrency < 1) options_.concurrency = 1;
   amqp::SessionOptions session;
   session.brokers = options_.brokers;
   session.tls = options_.broker_tls;
   session.connection_name = absl::StrCat("ebats-worker ", id_);
-  session.prefetch = static_cast<uint16_t>(std::min(
-      options_.prefetch > 0 ? options_.prefetch : 32 * options_.concurrency,
-      65535));
+  // Start refuses values outside the range; this only keeps the cast sane.
+  session.prefetch = static_cast<uint16_t>(std::clamp<int64_t>(
+      options_.prefetch > 0 ? options_.prefetch
+                            : int64_t{32} * options_.concurrency,
+      1, 65535));
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
@@ -80,6 +82,16 @@ absl::Status Worker::Start() {
   }
   if (options_.brokers.empty())
     return absl::InvalidArgumentError("worker: no broker URL");
+  if (options_.concurrency < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker: concurrency must be 1 or more, not ", options_.concurrency));
+  }
+  if (options_.prefetch < 0 || options_.prefetch > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker: prefetch must be between 0 (32 x concurrency) "
+                     "and 65535, not ",
+                     options_.prefetch));
+  }
   if (options_.task_timeout <= absl::ZeroDuration() ||
       options_.task_timeout > absl::Milliseconds(domain::kMaxTaskTimeoutMs)) {
     return absl::InvalidArgumentError(absl::StrCat(

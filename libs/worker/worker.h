@@ -47,9 +47,10 @@ struct WorkerOptions {
   amqp::QueueType queue_type = amqp::QueueType::kQuorum;
   // Topics to consume; at least one.
   std::vector<std::string> topics;
-  // Handlers running at once.
+  // Handlers running at once; 1 or more.
   int concurrency = 4;
-  // Unacked tasks held per topic; 0 means 32 * concurrency. A task stays
+  // Unacked tasks held per topic, up to 65535 (AMQP's limit); 0 means
+  // 32 * concurrency (at most 65535). A task stays
   // unacked until its outcome report is confirmed (a broker round trip
   // after the run, 10-20 ms when the broker is busy), so short tasks need a
   // deep prefetch to keep threads busy: no-op tasks in batches of 100 ran
@@ -117,8 +118,9 @@ class Worker {
   }
 
   // Connects (in the background; see IsUp) and starts consuming.
-  // INVALID_ARGUMENT for bad options (no topics, a bad topic name, a task
-  // timeout outside (0, 25 min]).
+  // INVALID_ARGUMENT for bad options (no topics, a bad topic name, a
+  // concurrency below 1, a prefetch outside [0, 65535], a task timeout
+  // outside (0, 25 min]).
   absl::Status Start();
   // Stops taking tasks, lets runs in progress (and tasks already received)
   // finish for up to `grace` with their outcomes confirmed, then disconnects:

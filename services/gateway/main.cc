@@ -1,6 +1,8 @@
 // ebats-gateway: the gRPC entry point for publishing events and creating
 // tasks. See services/gateway/gateway_service.h.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "absl/flags/flag.h"
 #include "libs/amqp/ebats_topology.h"
@@ -35,6 +37,18 @@ int main(int argc, char** argv) {
   }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  // "{}" is the smallest params; gRPC messages stay below 2 GiB.
+  if (absl::Status s = service::FirstError(
+          {service::CheckFlagRange("max_params_bytes",
+                                   absl::GetFlag(FLAGS_max_params_bytes), 2,
+                                   int64_t{1} << 30),
+           service::CheckFlagRange("max_request_bytes",
+                                   absl::GetFlag(FLAGS_max_request_bytes), 1,
+                                   std::numeric_limits<int32_t>::max())});
+      !s.ok()) {
+    spdlog::critical("{}", s.ToString());
     return 2;
   }
   auto runtime =

@@ -2,6 +2,7 @@
 // tasks, records outcomes. See dispatcher.h, result_recorder.h.
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "absl/flags/flag.h"
 #include "libs/amqp/ebats_topology.h"
@@ -29,7 +30,8 @@ ABSL_FLAG(std::string, data_dir, ebats::EnvOr("EBATS_DATA_DIR", "ebats-data"),
           "directory of the store [EBATS_DATA_DIR]");
 ABSL_FLAG(std::string, db, "",
           "SQLite store file; default <data_dir>/scheduler.db");
-ABSL_FLAG(int, prefetch, 512, "unacked input and result messages held at once");
+ABSL_FLAG(int, prefetch, 512,
+          "unacked input and result messages held at once (1-65535)");
 ABSL_FLAG(absl::Duration, idempotency_window, absl::Hours(24),
           "events with the same idempotency key within this time of the "
           "key's first event are one event (dispatched once), on any gateway "
@@ -44,7 +46,7 @@ ABSL_FLAG(absl::Duration, due_claim_lead,
           "does not delay its release; 0..1s");
 ABSL_FLAG(
     int, due_prefetch, 30000,
-    "due tasks held at once (<= 65535); cover (tasks due per second) x 5 s");
+    "due tasks held at once (1-65535); cover (tasks due per second) x 5 s");
 
 int main(int argc, char** argv) {
   using namespace ebats;
@@ -61,10 +63,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   const absl::Duration claim_lead = absl::GetFlag(FLAGS_due_claim_lead);
-  if (claim_lead < absl::ZeroDuration() ||
-      claim_lead > absl::Milliseconds(domain::kLadderLeadMs)) {
-    spdlog::critical("--due_claim_lead must be between 0 and {} ms, not {}",
-                     domain::kLadderLeadMs, absl::FormatDuration(claim_lead));
+  if (absl::Status s = service::FirstError({
+          service::CheckFlagRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1,
+                                  service::kMaxPrefetch),
+          service::CheckFlagRange("due_prefetch",
+                                  absl::GetFlag(FLAGS_due_prefetch), 1,
+                                  service::kMaxPrefetch),
+          service::CheckFlagRange("dispatch_max_in_flight",
+                                  absl::GetFlag(FLAGS_dispatch_max_in_flight),
+                                  1, std::numeric_limits<int64_t>::max()),
+          service::CheckFlagRange(
+              "idempotency_window", absl::GetFlag(FLAGS_idempotency_window),
+              absl::ZeroDuration(), absl::InfiniteDuration()),
+          service::CheckFlagRange("due_claim_lead", claim_lead,
+                                  absl::ZeroDuration(),
+                                  absl::Milliseconds(domain::kLadderLeadMs)),
+      });
+      !s.ok()) {
+    spdlog::critical("{}", s.ToString());
     return 2;
   }
   std::string db_path = absl::GetFlag(FLAGS_db);
@@ -117,8 +133,8 @@ int main(int argc, char** argv) {
   scheduler::DispatcherOptions dispatcher_options;
   dispatcher_options.idempotency_window =
       absl::GetFlag(FLAGS_idempotency_window);
-  dispatcher_options.max_in_flight_tasks = static_cast<size_t>(
-      std::max<int64_t>(1, absl::GetFlag(FLAGS_dispatch_max_in_flight)));
+  dispatcher_options.max_in_flight_tasks =
+      static_cast<size_t>(absl::GetFlag(FLAGS_dispatch_max_in_flight));
   scheduler::Dispatcher dispatcher(session, **store, registrations, metrics,
                                    Clock::Real(), dispatcher_options);
   scheduler::ResultRecorder recorder(session, **store, metrics);

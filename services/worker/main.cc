@@ -22,10 +22,10 @@ ABSL_FLAG(std::string, metrics_addr,
           "[EBATS_WORKER_METRICS_ADDR]");
 ABSL_FLAG(std::string, topics, ebats::EnvOr("EBATS_TOPICS", "demo"),
           "comma-separated topics to consume [EBATS_TOPICS]");
-ABSL_FLAG(int, concurrency, 4, "handlers running at once");
+ABSL_FLAG(int, concurrency, 4, "handlers running at once (1 or more)");
 ABSL_FLAG(int, prefetch, 0,
-          "unacked tasks held per topic; 0 = 32 x concurrency (deep enough "
-          "for short tasks; use ~2 x concurrency for long ones)");
+          "unacked tasks held per topic (up to 65535); 0 = 32 x concurrency "
+          "(deep enough for short tasks; use ~2 x concurrency for long ones)");
 ABSL_FLAG(absl::Duration, report_start_after, absl::Milliseconds(100),
           "a run still going after this long is reported STARTED (the store "
           "shows it RUNNING); shorter runs report only their outcome; 0 = "
@@ -58,6 +58,17 @@ int main(int argc, char** argv) {
   }
   if (!broker.ok()) {
     spdlog::critical("{}", broker.status().ToString());
+    return 2;
+  }
+  if (absl::Status s = service::FirstError(
+          {service::CheckFlagRange("grace_seconds",
+                                   absl::GetFlag(FLAGS_grace_seconds), 0,
+                                   24 * 3600),
+           service::CheckFlagRange(
+               "report_start_after", absl::GetFlag(FLAGS_report_start_after),
+               absl::ZeroDuration(), absl::InfiniteDuration())});
+      !s.ok()) {
+    spdlog::critical("{}", s.ToString());
     return 2;
   }
   auto runtime =

@@ -1,10 +1,15 @@
 // The whole system: RabbitMQ, ebats-scheduler, ebats-gateway, ebats-worker
 // as real processes; the order example from DESIGN.md end to end.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/health_client.h"
 #include "tests/e2e/ebats_stack.h"
 #include "tests/harness/broker_environment.h"
+#include "tests/harness/process.h"
 #include "tests/harness/wait.h"
 
 namespace ebats::testing {
@@ -204,6 +209,58 @@ TEST_F(TrioTest, RegistrationsAndHistorySurviveASchedulerRestart) {
   ASSERT_TRUE(task.ok());
   EXPECT_EQ(task->state(), v1::TASK_STATE_SUCCEEDED);
   EXPECT_EQ(task->params(), kParams);
+}
+
+// A number out of range is refused at start with exit code 2 and the
+// flag's name, not clamped or wrapped: a scheduler --prefetch of 0 (or of
+// 65536, cast to 16 bits) was "no limit" to the broker, and a worker
+// --concurrency of 0 silently ran one handler.
+TEST(ServiceFlagsTest, OutOfRangeNumbersAreRefusedAtStart) {
+  TempDir dir("ebats-flags");
+  struct Case {
+    const char* binary;
+    std::string flag;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {EBATS_SCHEDULER_BIN, "--prefetch=0",
+       "--prefetch must be between 1 and 65535, not 0"},
+      {EBATS_SCHEDULER_BIN, "--due_prefetch=65536",
+       "--due_prefetch must be between 1 and 65535, not 65536"},
+      {EBATS_SCHEDULER_BIN, "--dispatch_max_in_flight=0",
+       "--dispatch_max_in_flight must be between 1"},
+      {EBATS_SCHEDULER_BIN, "--idempotency_window=-1h",
+       "--idempotency_window must not be negative, not -1h"},
+      {EBATS_SCHEDULER_BIN, "--due_claim_lead=2s",
+       "--due_claim_lead must be between 0 and 1s, not 2s"},
+      {EBATS_GATEWAY_BIN, "--max_params_bytes=0",
+       "--max_params_bytes must be between 2 and"},
+      {EBATS_WORKER_BIN, "--concurrency=0",
+       "concurrency must be 1 or more, not 0"},
+      {EBATS_WORKER_BIN, "--prefetch=70000", "prefetch must be between 0"},
+      {EBATS_WORKER_BIN, "--grace_seconds=-1",
+       "--grace_seconds must be between 0 and"},
+      {EBATS_WORKER_BIN, "--report_start_after=-1s",
+       "--report_start_after must not be negative"},
+  };
+  int run = 0;
+  for (const Case& c : cases) {
+    const std::string log = absl::StrCat(dir.path(), "/", ++run, ".log");
+    // Should a bad value get through, the service starts harmlessly on
+    // free ports (no broker there) and the wait runs out.
+    std::vector<std::string> argv = {
+        c.binary, c.flag, "--listen=127.0.0.1:0", "--metrics_addr=127.0.0.1:0",
+        absl::StrCat("--amqp_url=amqp://guest:guest@127.0.0.1:", FreePort())};
+    if (c.binary == std::string(EBATS_SCHEDULER_BIN))
+      argv.push_back(absl::StrCat("--data_dir=", dir.path()));
+    if (c.binary == std::string(EBATS_WORKER_BIN))
+      argv.push_back("--scheduler=");
+    auto code = RunCommand(argv, {}, log, absl::Seconds(20));
+    EXPECT_EQ(code.value_or(-1), 2) << c.binary << " " << c.flag;
+    const std::string output = LogTail(log);
+    EXPECT_NE(output.find(c.expected), std::string::npos) << c.flag << ":\n"
+                                                          << output;
+  }
 }
 
 }  // namespace

@@ -97,6 +97,24 @@ TEST_F(WorkerLibraryTest, StartRefusesBadOptionsClearly) {
     EXPECT_NE(started.message().find("task timeout"), std::string::npos)
         << started;
   }
+  // Refused, not clamped: a concurrency of 0 became 1, and a prefetch of
+  // 65536 or more would wrap (0 is "no limit" to the broker).
+  WorkerOptions idle = Options("wl_options");
+  idle.concurrency = 0;
+  absl::Status started = Worker(idle).Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(started.message().find("concurrency must be 1 or more, not 0"),
+            std::string::npos)
+      << started;
+  for (int prefetch : {-1, 65536}) {
+    WorkerOptions options = Options("wl_options");
+    options.prefetch = prefetch;
+    started = Worker(options).Start();
+    EXPECT_EQ(started.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(started.message().find("prefetch must be between 0"),
+              std::string::npos)
+        << started;
+  }
 }
 
 TEST_F(WorkerLibraryTest, SuccessIsReportedThroughTheCallbackAndResultsQueue) {
