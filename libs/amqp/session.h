@@ -96,6 +96,9 @@ struct AmqpTls {
   std::string key_file;
 };
 
+// The largest prefetch count (basic.qos takes 16 bits; 0 means no limit).
+inline constexpr int kMaxPrefetch = 65535;
+
 struct SessionOptions {
   std::vector<BrokerUrl> brokers;
   // Used for the amqps:// ones among `brokers`.

@@ -53,8 +53,6 @@ absl::Status CheckFlagRange(const std::string& flag, absl::Duration value,
                             absl::Duration min, absl::Duration max);
 // The first of `statuses` that is not OK; OK if none.
 absl::Status FirstError(std::initializer_list<absl::Status> statuses);
-// The largest AMQP prefetch count (basic.qos takes 16 bits).
-inline constexpr int64_t kMaxPrefetch = 65535;
 
 // gRPC security from --tls_cert/--tls_key/--tls_client_ca (this service's
 // endpoint), --tls_ca/--tls_client_cert/--tls_client_key (calls to other

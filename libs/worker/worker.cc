@@ -43,7 +43,7 @@ Worker::Worker(WorkerOptions options)
   session.prefetch = static_cast<uint16_t>(std::clamp<int64_t>(
       options_.prefetch > 0 ? options_.prefetch
                             : int64_t{32} * options_.concurrency,
-      1, 65535));
+      1, amqp::kMaxPrefetch));
   session.topology = amqp::WorkerTopology(options_.queue_type, options_.topics,
                                           options_.delivery_limit);
   session_ = std::make_unique<amqp::Session>(std::move(session));
@@ -86,11 +86,10 @@ absl::Status Worker::Start() {
     return absl::InvalidArgumentError(absl::StrCat(
         "worker: concurrency must be 1 or more, not ", options_.concurrency));
   }
-  if (options_.prefetch < 0 || options_.prefetch > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("worker: prefetch must be between 0 (32 x concurrency) "
-                     "and 65535, not ",
-                     options_.prefetch));
+  if (options_.prefetch < 0 || options_.prefetch > amqp::kMaxPrefetch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker: prefetch must be between 0 (32 x concurrency) and ",
+        amqp::kMaxPrefetch, ", not ", options_.prefetch));
   }
   if (options_.task_timeout <= absl::ZeroDuration() ||
       options_.task_timeout > absl::Milliseconds(domain::kMaxTaskTimeoutMs)) {

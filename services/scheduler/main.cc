@@ -65,10 +65,10 @@ int main(int argc, char** argv) {
   const absl::Duration claim_lead = absl::GetFlag(FLAGS_due_claim_lead);
   if (absl::Status s = service::FirstError({
           service::CheckFlagRange("prefetch", absl::GetFlag(FLAGS_prefetch), 1,
-                                  service::kMaxPrefetch),
+                                  amqp::kMaxPrefetch),
           service::CheckFlagRange("due_prefetch",
                                   absl::GetFlag(FLAGS_due_prefetch), 1,
-                                  service::kMaxPrefetch),
+                                  amqp::kMaxPrefetch),
           service::CheckFlagRange("dispatch_max_in_flight",
                                   absl::GetFlag(FLAGS_dispatch_max_in_flight),
                                   1, std::numeric_limits<int64_t>::max()),

@@ -2,9 +2,11 @@
 // given, with the worker library. A real deployment links the worker library
 // into its own binary with its own handlers.
 #include <cstdlib>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "libs/common/env.h"
 #include "libs/common/shutdown_signal.h"
 #include "libs/rpc/server.h"
@@ -133,19 +135,25 @@ int main(int argc, char** argv) {
   (*server)->SetServing(false);
   worker.Drain(absl::Seconds(absl::GetFlag(FLAGS_grace_seconds)));
   (*server)->Shutdown(absl::Seconds(1));
-  if (int stuck = worker.running_handlers(); stuck > 0) {
-    // A handler thread cannot be interrupted, and waiting for one that
-    // never returns would keep the worker from exiting until a SIGKILL. Its
-    // task is back in its queue (or was retried at its timeout), and the
-    // outcome of a run after the disconnect could not be acked anyway.
+  // A handler thread cannot be interrupted, and waiting for one that never
+  // returns would keep the worker from exiting until a SIGKILL. Its task is
+  // back in its queue (or was retried at its timeout), and the outcome of a
+  // run after the disconnect could not be acked anyway: give the handlers a
+  // second, then exit without them.
+  absl::Notification joined;
+  std::thread joiner([&] {
+    worker.Shutdown();
+    joined.Notify();
+  });
+  if (!joined.WaitForNotificationWithTimeout(absl::Seconds(1))) {
     spdlog::warn(
         "worker: stopped with {} handler(s) still running; exiting without "
         "them (their tasks are back in their queues or were retried)",
-        stuck);
+        worker.running_handlers());
     spdlog::default_logger()->flush();
     std::_Exit(0);
   }
-  worker.Shutdown();
+  joiner.join();
   spdlog::info("worker: stopped");
   return 0;
 }
