@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -281,6 +284,13 @@ TEST_F(DelayTest, WorkerBinaryExitsOnSigtermPastAHandlerThatDoesNotReturn) {
   absl::Status stopped = stack_->Stop(first);  // waits up to 30 s for exit 0
   ASSERT_TRUE(stopped.ok()) << stopped;
   EXPECT_LT(absl::Now() - signaled, absl::Seconds(20));
+  // It says what it left behind.
+  const std::string log =
+      LogTail(absl::StrCat(stack_->dir(), "/", first, ".log"), 10);
+  EXPECT_NE(log.find("stopped with 1 handler(s) still running; exiting "
+                     "without them"),
+            std::string::npos)
+      << log;
 
   // The task went back to its queue: the next worker runs it again.
   started = stack_->StartWorker(flags);
@@ -509,30 +519,24 @@ TEST_F(DelayTest, EbatsctlRegisterAndCreateTaskSayWhenNoWorkerRunsTheTask) {
     auto workers = stack_->client().ListWorkers();
     return workers.ok() && workers->workers_size() > 0;
   }));
-  const std::string handled =
-      Ctl({"register", "ctl_ok", "record", "--topic", "delay"}, 0);
-  EXPECT_EQ(handled.find("no live worker"), std::string::npos) << handled;
-  const std::string misspelt =
-      Ctl({"register", "ctl_typo", "recrod", "--topic", "delay"}, 0);
-  EXPECT_NE(misspelt.find("warning: no live worker of topic delay has a "
-                          "handler for recrod"),
-            std::string::npos)
-      << misspelt;
-  const std::string nobody =
-      Ctl({"register", "ctl_nobody", "record", "--topic", "nobody"}, 0);
-  EXPECT_NE(nobody.find("note: no live worker consumes topic nobody yet"),
-            std::string::npos)
-      << nobody;
-  // create-task says the same.
-  const std::string created =
-      Ctl({"create-task", "delay", "record", "--delay", "1h"}, 0);
-  EXPECT_EQ(created.find("no live worker"), std::string::npos) << created;
-  const std::string created_typo =
-      Ctl({"create-task", "delay", "recrod", "--delay", "1h"}, 0);
-  EXPECT_NE(created_typo.find("warning: no live worker of topic delay has a "
-                              "handler for recrod"),
-            std::string::npos)
-      << created_typo;
+  // register and create-task say the same; an empty note: none expected.
+  const std::string wrong_task =
+      "warning: no live worker of topic delay has a handler for recrod";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"register", "ctl_ok", "record", "--topic", "delay"}, ""},
+      {{"register", "ctl_typo", "recrod", "--topic", "delay"}, wrong_task},
+      {{"register", "ctl_nobody", "record", "--topic", "nobody"},
+       "note: no live worker consumes topic nobody yet"},
+      {{"create-task", "delay", "record", "--delay", "1h"}, ""},
+      {{"create-task", "delay", "recrod", "--delay", "1h"}, wrong_task}};
+  for (const auto& [args, note] : cases) {
+    const std::string output = Ctl(args, 0);
+    if (note.empty()) {
+      EXPECT_EQ(output.find("no live worker"), std::string::npos) << output;
+    } else {
+      EXPECT_NE(output.find(note), std::string::npos) << output;
+    }
+  }
 }
 
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {
