@@ -240,6 +240,46 @@ class Session::Connection {
     return absl::OkStatus();
   }
 
+  // Passive declarations of `queues`, their counts appended to `counts`.
+  // Errors as DeclareTopology; a missing queue is not one.
+  absl::Status InspectQueues(const std::vector<std::string>& queues,
+                             std::vector<QueueCounts>* counts) {
+    for (const auto& name : queues) {
+      QueueCounts& entry = counts->emplace_back();
+      entry.queue = name;
+      auto* ok = amqp_queue_declare(conn_, kAdminChannel, wire::Bytes(name),
+                                    /*passive=*/1, 0, 0, 0, amqp_empty_table);
+      absl::Status status =
+          CheckAdmin(absl::StrCat("amqp.InspectQueues ", name));
+      if (absl::IsNotFound(status)) continue;
+      EBATS_RETURN_IF_ERROR(status);
+      entry.exists = true;
+      entry.ready_messages = ok->message_count;
+      entry.consumers = ok->consumer_count;
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs an admin-channel call for `command` and completes it with the
+  // outcome; while the broker blocks the connection the call's reply would
+  // never come, so it fails at once with UNAVAILABLE. Only a lost
+  // connection ends the session's use of this connection.
+  template <typename Call>
+  absl::Status RunAdmin(Command& command, absl::string_view op, Call call) {
+    if (blocked_) {
+      if (command.done) {
+        command.done(absl::UnavailableError(absl::StrCat(
+            op, ": the broker blocks this connection (", blocked_reason_,
+            "); try again when the alarm lifts")));
+      }
+      return absl::OkStatus();
+    }
+    absl::Status status = call();
+    if (command.done) command.done(status);
+    return (status.ok() || !absl::IsUnavailable(status)) ? absl::OkStatus()
+                                                         : status;
+  }
+
   absl::Status StartConsumers() {
     for (size_t i = 0; i < s_.consumers_.size(); ++i) {
       const Consumer& consumer = s_.consumers_[i];
@@ -409,23 +449,15 @@ class Session::Connection {
         return rc == AMQP_STATUS_OK ? absl::OkStatus()
                                     : wire::LibraryError(rc, "amqp.Reject");
       }
-      case Command::Kind::kDeclare: {
-        if (blocked_) {
-          // Its reply would never come. It is declared at the next connect
-          // anyway (extra_topology_).
-          if (command.done) {
-            command.done(absl::UnavailableError(absl::StrCat(
-                "amqp.Declare: the broker blocks this connection (",
-                blocked_reason_, "); try again when the alarm lifts")));
-          }
-          return absl::OkStatus();
-        }
-        absl::Status status = DeclareTopology(command.topology);
-        if (command.done) command.done(status);
-        // Only a lost connection ends the session's use of this connection.
-        return (status.ok() || !absl::IsUnavailable(status)) ? absl::OkStatus()
-                                                             : status;
-      }
+      case Command::Kind::kDeclare:
+        // While blocked it is declared at the next connect anyway
+        // (extra_topology_).
+        return RunAdmin(command, "amqp.Declare",
+                        [&] { return DeclareTopology(command.topology); });
+      case Command::Kind::kInspect:
+        return RunAdmin(command, "amqp.InspectQueues", [&] {
+          return InspectQueues(command.queues, command.counts.get());
+        });
       case Command::Kind::kStopConsuming:
         // A blocked connection is not read, so basic.cancel would only time
         // out. Forgetting the consumers is enough: what still arrives for
@@ -875,6 +907,23 @@ void Session::Declare(Topology topology, Completion done) {
   command.kind = Command::Kind::kDeclare;
   command.topology = std::move(topology);
   command.done = std::move(done);
+  Post(std::move(command));
+}
+
+void Session::InspectQueues(std::vector<std::string> queues,
+                            CountsHandler done) {
+  auto counts = std::make_shared<std::vector<QueueCounts>>();
+  Command command;
+  command.kind = Command::Kind::kInspect;
+  command.queues = std::move(queues);
+  command.counts = counts;
+  command.done = [counts, done = std::move(done)](absl::Status status) {
+    if (status.ok()) {
+      done(std::move(*counts));
+    } else {
+      done(std::move(status));
+    }
+  };
   Post(std::move(command));
 }
 

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -85,6 +86,16 @@ struct Delivery {
   // The string or integer header `key`, or the fallback.
   std::string StringHeader(absl::string_view key) const;
   int64_t IntHeader(absl::string_view key, int64_t fallback = 0) const;
+};
+
+// What a passive queue.declare says of a queue.
+struct QueueCounts {
+  std::string queue;
+  // False when the queue does not exist (the counts are then 0).
+  bool exists = false;
+  // Messages ready for delivery; not those delivered and still unacked.
+  uint32_t ready_messages = 0;
+  uint32_t consumers = 0;
 };
 
 // PEM files for amqps:// URLs. The broker's certificate is always verified,
@@ -151,6 +162,9 @@ class Session {
   // lifts the block or the connection goes (blocked false, reason empty).
   using BlockedHandler =
       std::function<void(bool blocked, const std::string& reason)>;
+  // Runs once with the counts of InspectQueues, or why there are none.
+  using CountsHandler =
+      std::function<void(absl::StatusOr<std::vector<QueueCounts>>)>;
 
   explicit Session(SessionOptions options);
   ~Session();  // Calls Shutdown().
@@ -211,17 +225,36 @@ class Session {
   // next connect). FAILED_PRECONDITION when an existing queue has other
   // arguments. Thread-safe.
   void Declare(Topology topology, Completion done);
+  // Reads the counts of `queues` with passive declarations on the
+  // declaration channel: never creates a queue, and one that does not exist
+  // has exists = false. `done` runs once, on the Session thread, with one
+  // entry per queue in order, or UNAVAILABLE when not connected (at once, on
+  // the caller's thread) or while the broker blocks the connection. Each
+  // queue is a round-trip that the owner thread waits for, so use a session
+  // of its own where publishes must not wait behind them. Thread-safe.
+  void InspectQueues(std::vector<std::string> queues, CountsHandler done);
   // Cancels all consumers: no new deliveries arrive; unacked ones can still
   // be acked. Used to drain on shutdown. Thread-safe.
   void StopConsuming();
 
  private:
   struct Command {
-    enum class Kind { kPublish, kAck, kReject, kDeclare, kStopConsuming };
+    enum class Kind {
+      kPublish,
+      kAck,
+      kReject,
+      kDeclare,
+      kInspect,
+      kStopConsuming
+    };
     Kind kind = Kind::kPublish;
     Message message;
     Completion done;
     Topology topology;
+    // kInspect: the queues asked about and where their counts go before
+    // `done` runs.
+    std::vector<std::string> queues;
+    std::shared_ptr<std::vector<QueueCounts>> counts;
     uint64_t delivery_tag = 0;
     uint64_t generation = 0;
     bool requeue = false;

@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS tasks_by_event ON tasks (event_id);
 DROP INDEX IF EXISTS tasks_by_topic_state;
 DROP INDEX IF EXISTS tasks_by_state;
 CREATE INDEX IF NOT EXISTS tasks_dead_by_topic ON tasks (topic) WHERE state = 6;
+CREATE TABLE IF NOT EXISTS topics (topic TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   event_id TEXT PRIMARY KEY, generation INTEGER NOT NULL,
   started_ms INTEGER NOT NULL);
@@ -241,6 +242,28 @@ absl::StatusOr<std::vector<v1::Registration>> Store::ListRegistrations(
     registrations.emplace_back().ParseFromString(list->Text(0));
   }
   return registrations;
+}
+
+absl::Status Store::AddTopic(absl::string_view topic) {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto add,
+      db_->Prepare("INSERT OR IGNORE INTO topics (topic) VALUES (?)"));
+  add->Bind(1, topic);
+  return add->Run();
+}
+
+absl::StatusOr<std::vector<std::string>> Store::ListTopics() {
+  absl::MutexLock lock(&mu_);
+  EBATS_ASSIGN_OR_RETURN(
+      auto list, db_->Prepare("SELECT topic FROM topics ORDER BY topic"));
+  std::vector<std::string> topics;
+  for (;;) {
+    EBATS_ASSIGN_OR_RETURN(bool row, list->Step());
+    if (!row) break;
+    topics.push_back(list->Text(0));
+  }
+  return topics;
 }
 
 absl::Status Store::InsertTasks(const std::vector<v1::Task>& tasks,

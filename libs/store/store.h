@@ -88,6 +88,13 @@ class Store {
   absl::StatusOr<std::vector<v1::Registration>> ListRegistrations(
       absl::string_view event);
 
+  // Remembers that tasks went to `topic`, so that a restarted scheduler
+  // still knows topics that have no registration (created tasks).
+  // Idempotent.
+  absl::Status AddTopic(absl::string_view topic);
+  // Every topic given to AddTopic, sorted.
+  absl::StatusOr<std::vector<std::string>> ListTopics();
+
   // Records new tasks (existing ids are left as they are) and says for each
   // task what was found. `outcomes` gets one entry per task.
   absl::Status InsertTasks(const std::vector<v1::Task>& tasks,

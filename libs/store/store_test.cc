@@ -378,6 +378,22 @@ TEST(StoreTest, SurvivesReopen) {
   EXPECT_EQ((*store)->ListRegistrations("")->size(), 1u);
 }
 
+TEST(StoreTest, TopicsAreRememberedOnceAndAcrossAReopen) {
+  const std::string path = FreshPath("store_topics.db");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok());
+    EXPECT_TRUE((*store)->ListTopics()->empty());
+    ASSERT_TRUE((*store)->AddTopic("reports").ok());
+    ASSERT_TRUE((*store)->AddTopic("billing").ok());
+    ASSERT_TRUE((*store)->AddTopic("reports").ok());
+  }
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(*(*store)->ListTopics(),
+            (std::vector<std::string>{"billing", "reports"}));
+}
+
 // A waiter wakes only for a task that stays recorded. Here a trigger
 // refuses the batch's second task after its first, the awaited one, was
 // written: the insert is rolled back, the waiter keeps waiting, and the

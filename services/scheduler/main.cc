@@ -14,6 +14,7 @@
 #include "libs/store/store.h"
 #include "services/scheduler/dispatcher.h"
 #include "services/scheduler/due_stage.h"
+#include "services/scheduler/queue_monitor.h"
 #include "services/scheduler/registrations.h"
 #include "services/scheduler/result_recorder.h"
 #include "services/scheduler/scheduler_service.h"
@@ -48,6 +49,10 @@ ABSL_FLAG(
     int, due_prefetch, 30000,
     "due tasks held at once (1-65535); cover (tasks due per second) x 5 s");
 
+ABSL_FLAG(absl::Duration, queue_stats_interval, absl::Seconds(10),
+          "how often ebats_queue_ready_messages and ebats_queue_consumers "
+          "are read from the broker (one round-trip per queue); 100ms..1h");
+
 int main(int argc, char** argv) {
   using namespace ebats;
   service::Init(argc, argv, "ebats-scheduler",
@@ -78,6 +83,9 @@ int main(int argc, char** argv) {
           service::CheckFlagRange("due_claim_lead", claim_lead,
                                   absl::ZeroDuration(),
                                   absl::Milliseconds(domain::kLadderLeadMs)),
+          service::CheckFlagRange("queue_stats_interval",
+                                  absl::GetFlag(FLAGS_queue_stats_interval),
+                                  absl::Milliseconds(100), absl::Hours(1)),
       });
       !s.ok()) {
     spdlog::critical("{}", s.ToString());
@@ -161,13 +169,25 @@ int main(int argc, char** argv) {
       domain::kDueQueue,
       [&](amqp::Delivery d) { due_stage.OnDelivery(std::move(d)); },
       static_cast<uint16_t>(absl::GetFlag(FLAGS_due_prefetch)));
+  // Queue depths are read on a connection of their own, so that no publish
+  // waits behind those round-trips. It declares nothing.
+  amqp::SessionOptions monitor_options = session_options;
+  monitor_options.connection_name = "ebats-scheduler-monitor";
+  monitor_options.topology = {};
+  amqp::Session monitor_session(monitor_options);
+  scheduler::QueueMonitor queue_monitor(
+      monitor_session, registrations, (*runtime)->registry(),
+      absl::GetFlag(FLAGS_queue_stats_interval));
   (*runtime)->TrackBroker(session);
   (*runtime)->TrackBroker(due_session);
+  (*runtime)->TrackBroker(monitor_session);
   dispatcher.Start();
   recorder.Start();
   due_stage.Start();
   session.Start();
   due_session.Start();
+  monitor_session.Start();
+  queue_monitor.Start();
 
   scheduler::SchedulerService scheduler_service(**store, registrations,
                                                 session);
@@ -197,8 +217,10 @@ int main(int argc, char** argv) {
   due_session.StopConsuming();
   due_stage.Shutdown();
   spdlog::info("scheduler: input drained");
+  queue_monitor.Shutdown();
   session.Shutdown();
   due_session.Shutdown();
+  monitor_session.Shutdown();
   spdlog::info("scheduler: stopped");
   return 0;
 }

@@ -22,7 +22,9 @@ absl::Status Registrations::Load() {
   EBATS_ASSIGN_OR_RETURN(auto all, store_.ListRegistrations(""));
   std::map<std::string, std::vector<v1::Registration>> grouped;
   for (auto& r : all) grouped[r.event()].push_back(std::move(r));
+  EBATS_ASSIGN_OR_RETURN(std::vector<std::string> used, store_.ListTopics());
   absl::MutexLock lock(&mu_);
+  used_.insert(used.begin(), used.end());
   by_event_.clear();
   for (auto& [event, list] : grouped) {
     for (const auto& r : list) topics_.insert(r.topic());
@@ -94,6 +96,13 @@ Registrations::Matches Registrations::Match(const std::string& event) const {
   return it == by_event_.end() ? *kNone : it->second;
 }
 
+std::vector<std::string> Registrations::Topics() const {
+  absl::MutexLock lock(&mu_);
+  std::set<std::string> all = topics_;
+  all.insert(used_.begin(), used_.end());
+  return {all.begin(), all.end()};
+}
+
 absl::Status Registrations::EnsureTopic(const std::string& topic) {
   {
     absl::MutexLock lock(&mu_);
@@ -118,8 +127,22 @@ absl::Status Registrations::EnsureTopic(const std::string& topic) {
                  outcome->status.ToString());
     return outcome->status;
   }
-  absl::MutexLock lock(&mu_);
-  declared_.insert(topic);
+  bool known;
+  {
+    absl::MutexLock lock(&mu_);
+    declared_.insert(topic);
+    known = used_.count(topic) > 0;
+  }
+  if (!known) {
+    // Only the queue monitor needs it: a failure costs no task.
+    if (absl::Status s = store_.AddTopic(topic); s.ok()) {
+      absl::MutexLock lock(&mu_);
+      used_.insert(topic);
+    } else {
+      spdlog::warn("scheduler: cannot remember topic {}: {}", topic,
+                   s.ToString());
+    }
+  }
   return absl::OkStatus();
 }
 

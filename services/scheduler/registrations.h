@@ -44,6 +44,10 @@ class Registrations {
   using Matches = std::shared_ptr<const std::vector<v1::Registration>>;
   Matches Match(const std::string& event) const;
 
+  // Every registered topic and every topic a task was ever published to
+  // (remembered in the store), sorted.
+  std::vector<std::string> Topics() const;
+
   // Makes sure `topic`'s queues exist before a task is published to it;
   // waits for the broker (bounded). OK when already declared.
   absl::Status EnsureTopic(const std::string& topic);
@@ -65,6 +69,8 @@ class Registrations {
   // Declared on the current connection (cleared on reconnect is not needed:
   // the session re-declares everything it was asked to, at every connect).
   std::set<std::string> declared_ ABSL_GUARDED_BY(mu_);
+  // Topics in the store's list (Store::AddTopic).
+  std::set<std::string> used_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ebats::scheduler

@@ -233,6 +233,8 @@ TEST(ServiceFlagsTest, OutOfRangeNumbersAreRefusedAtStart) {
        "--idempotency_window must not be negative, not -1h"},
       {EBATS_SCHEDULER_BIN, "--due_claim_lead=2s",
        "--due_claim_lead must be between 0 and 1s, not 2s"},
+      {EBATS_SCHEDULER_BIN, "--queue_stats_interval=0",
+       "--queue_stats_interval must be between 100ms and 1h, not 0"},
       {EBATS_GATEWAY_BIN, "--max_params_bytes=0",
        "--max_params_bytes must be between 2 and"},
       {EBATS_WORKER_BIN, "--concurrency=0",

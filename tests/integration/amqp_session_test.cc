@@ -104,6 +104,58 @@ TEST(AmqpSessionTest, ManyPipelinedPublishesAreAllConfirmed) {
   EXPECT_EQ(ok.load(), kCount);
 }
 
+TEST(AmqpSessionTest, InspectQueuesCountsReadyMessagesAndConsumers) {
+  Session session(Options(OneQueue("t.inspect")));
+  session.Start();
+  ASSERT_TRUE(WaitFor([&] { return session.IsUp(); }));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(session.PublishAndWait(To("t.inspect", "x")).ok());
+  }
+  auto inspect = [&session](std::vector<std::string> queues) {
+    absl::Notification done;
+    absl::StatusOr<std::vector<QueueCounts>> result;
+    session.InspectQueues(std::move(queues),
+                          [&](absl::StatusOr<std::vector<QueueCounts>> counts) {
+                            result = std::move(counts);
+                            done.Notify();
+                          });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  };
+
+  auto counts = inspect({"t.inspect", "t.no-such-queue", "t.inspect"});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  ASSERT_EQ(counts->size(), 3u);
+  EXPECT_EQ((*counts)[0].queue, "t.inspect");
+  EXPECT_TRUE((*counts)[0].exists);
+  EXPECT_EQ((*counts)[0].ready_messages, 3u);
+  EXPECT_EQ((*counts)[0].consumers, 0u);
+  EXPECT_EQ((*counts)[1].queue, "t.no-such-queue");
+  EXPECT_FALSE((*counts)[1].exists);
+  // The miss did not cost the channel the rest of the round.
+  EXPECT_TRUE((*counts)[2].exists);
+  EXPECT_EQ((*counts)[2].ready_messages, 3u);
+
+  // Delivered and unacked messages are not ready; their consumer counts.
+  Inbox inbox;
+  Session consumer(Options());
+  consumer.AddConsumer("t.inspect", inbox.Handler());
+  consumer.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox.size() == 3; }));
+  counts = inspect({"t.inspect", "t.no-such-queue"});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[0].ready_messages, 0u);
+  EXPECT_EQ((*counts)[0].consumers, 1u);
+  // Looking did not create the missing queue.
+  EXPECT_FALSE((*counts)[1].exists);
+  EXPECT_TRUE(session.PublishAndWait(To("t.inspect", "y")).ok());
+
+  session.Shutdown();
+  counts = inspect({"t.inspect"});
+  EXPECT_EQ(counts.status().code(), absl::StatusCode::kUnavailable)
+      << counts.status();
+}
+
 TEST(AmqpSessionTest, UnroutableMessageIsAnError) {
   Session session(Options(OneQueue("t.unroutable")));
   session.Start();

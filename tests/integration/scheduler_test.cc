@@ -1,5 +1,6 @@
 // The scheduler's gRPC API (real stub, in-process server on port 0) and its
 // dispatcher and result recorder against a real RabbitMQ.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -18,6 +19,7 @@
 #include "libs/rpc/server.h"
 #include "libs/worker/heartbeater.h"
 #include "services/scheduler/dispatcher.h"
+#include "services/scheduler/queue_monitor.h"
 #include "services/scheduler/result_recorder.h"
 #include "services/scheduler/scheduler_service.h"
 #include "tests/harness/broker_environment.h"
@@ -86,6 +88,20 @@ class SchedulerTest : public ::testing::Test {
             return static_cast<double>(m.histogram.sample_count);
           default:
             return -1;
+        }
+      }
+    }
+    return -1;
+  }
+
+  // The gauge `name`{queue=`queue`}, or -1 when there is none.
+  double QueueGauge(const std::string& name, const std::string& queue) {
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        for (const auto& label : m.label) {
+          if (label.name == "queue" && label.value == queue)
+            return m.gauge.value;
         }
       }
     }
@@ -298,6 +314,53 @@ TEST_F(SchedulerTest, EventBecomesOneTaskPerRegistrationOnItsTopicQueue) {
         domain::TaskIdFor(event.event_id(), "dispatch", "orderAsync"));
     return t.ok() && t->state() == v1::TASK_STATE_PENDING;
   }));
+}
+
+// What no worker metric can show: tasks waiting on a topic nobody consumes.
+TEST_F(SchedulerTest, QueueMonitorShowsTasksWaitingForAWorkerThatIsNotThere) {
+  ASSERT_TRUE(Register("order_paid", "unattended", "virtualShipping").ok());
+  amqp::Session monitor_session(TestSessionOptions());
+  QueueMonitor monitor(monitor_session, *registrations_, registry_,
+                       absl::Milliseconds(100));
+  monitor_session.Start();
+  monitor.Start();
+  const std::string queue = domain::TaskQueueName("unattended");
+  for (int i = 0; i < 3; ++i) PublishEvent("order_paid", "{}");
+
+  EXPECT_TRUE(WaitFor([&] {
+    return QueueGauge("ebats_queue_ready_messages", queue) == 3;
+  })) << QueueGauge("ebats_queue_ready_messages", queue);
+  EXPECT_EQ(QueueGauge("ebats_queue_consumers", queue), 0);
+  EXPECT_EQ(QueueGauge("ebats_queue_ready_messages",
+                       domain::DeadQueueName("unattended")),
+            0);
+  EXPECT_GE(QueueGauge("ebats_queue_consumers", domain::kSchedulerQueue), 1);
+
+  // A worker comes: it takes the backlog and counts as a consumer.
+  QueueProbe worker({queue}, amqp::TopicTopology(kQuorum, "unattended"));
+  ASSERT_TRUE(worker.WaitUp());
+  EXPECT_TRUE(WaitFor([&] {
+    return QueueGauge("ebats_queue_consumers", queue) == 1 &&
+           QueueGauge("ebats_queue_ready_messages", queue) == 0;
+  }));
+
+  // A topic with tasks and no registration is watched too, also by a
+  // scheduler started later on the same store.
+  ASSERT_TRUE(registrations_->EnsureTopic("created-only").ok());
+  Registrations restarted(*store_, *session_, kQuorum);
+  ASSERT_TRUE(restarted.Load().ok());
+  EXPECT_EQ(restarted.Topics(),
+            (std::vector<std::string>{"created-only", "unattended"}));
+  const std::vector<std::string> watched = monitor.Queues();
+  EXPECT_NE(std::find(watched.begin(), watched.end(),
+                      domain::TaskQueueName("created-only")),
+            watched.end());
+
+  // Without a broker connection there are no figures, rather than stale ones.
+  monitor_session.Shutdown();
+  EXPECT_TRUE(WaitFor(
+      [&] { return QueueGauge("ebats_queue_consumers", queue) == -1; }));
+  monitor.Shutdown();
 }
 
 TEST_F(SchedulerTest, EventsOfSeveralNamesFollowTheRegistrationsOfTheirOwn) {

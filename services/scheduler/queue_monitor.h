@@ -1,0 +1,63 @@
+// Exports how many messages wait in ebats' queues and how many consumers
+// each has, read from the broker every `interval`:
+//   ebats_queue_ready_messages{queue}  messages ready for a consumer
+//   ebats_queue_consumers{queue}       consumers attached
+// for the scheduler's input, ebats.results, ebats.due, ebats.poison and the
+// task and dead-letter queues of every topic the scheduler knows
+// (Registrations::Topics()).
+//
+// The run-time metrics come from workers, so they cannot show tasks that no
+// worker takes: when a topic's workers are all gone its tasks pile up with
+// nobody to report them, and only the broker knows. While the broker cannot
+// be read the series are removed rather than left at stale values
+// (ebats_broker_up says why); a queue that does not exist has none.
+#ifndef EBATS_SERVICES_SCHEDULER_QUEUE_MONITOR_H_
+#define EBATS_SERVICES_SCHEDULER_QUEUE_MONITOR_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "libs/amqp/session.h"
+#include "prometheus/registry.h"
+#include "services/scheduler/registrations.h"
+
+namespace ebats::scheduler {
+
+class QueueMonitor {
+ public:
+  // `session` should serve nothing else: each queue read is a round-trip
+  // its owner thread waits for (see Session::InspectQueues). `session` and
+  // `registrations` must outlive the monitor.
+  QueueMonitor(amqp::Session& session, const Registrations& registrations,
+               prometheus::Registry& registry, absl::Duration interval);
+  ~QueueMonitor();  // Calls Shutdown().
+  QueueMonitor(const QueueMonitor&) = delete;
+  QueueMonitor& operator=(const QueueMonitor&) = delete;
+
+  // Reads the queues at once, then every `interval`, one round at a time.
+  void Start();
+  // Stops reading; a round still in flight changes nothing. Idempotent.
+  void Shutdown();
+
+  // The queues a round reads, in order.
+  std::vector<std::string> Queues() const;
+
+ private:
+  struct Series;  // the gauges; shared with rounds still in flight
+  void Run();
+
+  amqp::Session& session_;
+  const Registrations& registrations_;
+  const absl::Duration interval_;
+  std::shared_ptr<Series> series_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace ebats::scheduler
+
+#endif  // EBATS_SERVICES_SCHEDULER_QUEUE_MONITOR_H_
