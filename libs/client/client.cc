@@ -113,4 +113,11 @@ absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers(bool include_lost) {
   return Call(*scheduler_, &v1::Scheduler::Stub::ListWorkers, request);
 }
 
+absl::StatusOr<v1::ListQueuesResponse> Client::ListQueues(
+    absl::string_view topic) {
+  v1::ListQueuesRequest request;
+  request.set_topic(std::string(topic));
+  return Call(*scheduler_, &v1::Scheduler::Stub::ListQueues, request);
+}
+
 }  // namespace ebats::client

@@ -63,6 +63,9 @@ class Client {
   // Live workers; with `include_lost` also those that stopped heartbeating.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(
       bool include_lost = false);
+  // The broker's counts of ebats' queues; with `topic`, only its queues.
+  absl::StatusOr<v1::ListQueuesResponse> ListQueues(
+      absl::string_view topic = "");
 
  private:
   template <typename Stub, typename Request, typename Response>

@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -17,6 +18,7 @@
 #include "libs/client/client.h"
 #include "libs/common/env.h"
 #include "libs/common/openssl_init.h"
+#include "libs/domain/broker_names.h"
 #include "libs/domain/task_state.h"
 #include "libs/rpc/health_client.h"
 
@@ -412,6 +414,11 @@ int Main(int argc, char** argv) {
   bool all_workers = false;
   workers->add_flag("--all", all_workers,
                     "also workers that stopped heartbeating (marked LOST)");
+  auto* queues = app.add_subcommand(
+      "queues",
+      "messages waiting in each queue and its consumers, from the broker");
+  queues->add_option("--topic", topic,
+                     "only this topic's task and dead queues");
   auto* health = app.add_subcommand(
       "health", "check that the gateway and scheduler are SERVING");
 
@@ -636,6 +643,33 @@ int Main(int argc, char** argv) {
       }
     }
     return all_serving ? 0 : kServerError;
+  }
+  if (queues->parsed()) {
+    auto response = client.ListQueues(topic);
+    if (!response.ok()) return Fail(response.status());
+    if (g.json) {
+      for (const auto& q : response->queues()) std::cout << Json(q) << "\n";
+      return 0;
+    }
+    size_t width = 5;
+    for (const auto& q : response->queues())
+      width = std::max(width, q.queue().size());
+    std::cout << absl::StrFormat("%-*s  %9s  %9s\n", width, "queue", "ready",
+                                 "consumers");
+    std::vector<std::string> unattended;
+    for (const auto& q : response->queues()) {
+      std::cout << absl::StrFormat("%-*s  %9d  %9d\n", width, q.queue(),
+                                   q.ready_messages(), q.consumers());
+      if (q.queue() == domain::TaskQueueName(q.topic()) &&
+          q.ready_messages() > 0 && q.consumers() == 0) {
+        unattended.push_back(q.topic());
+      }
+    }
+    for (const auto& lonely : unattended) {
+      std::cerr << "note: no worker consumes topic " << lonely
+                << "; its tasks wait until one does\n";
+    }
+    return 0;
   }
   if (workers->parsed()) {
     auto response = client.ListWorkers(all_workers);

@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
   scheduler::SchedulerService scheduler_service(**store, registrations,
                                                 session);
   scheduler_service.set_token_check(rpc::TokenCheck(security->token));
+  scheduler_service.set_queue_monitor(&queue_monitor);
   rpc::ServerOptions server_options;
   server_options.address = absl::GetFlag(FLAGS_listen);
   server_options.tls = security->server;

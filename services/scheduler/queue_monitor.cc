@@ -91,15 +91,41 @@ void QueueMonitor::Shutdown() {
   series_->stopped = true;
 }
 
-std::vector<std::string> QueueMonitor::Queues() const {
-  std::vector<std::string> queues = {domain::kSchedulerQueue,
-                                     domain::kResultsQueue, domain::kDueQueue,
-                                     domain::kPoisonQueue};
-  for (const std::string& topic : registrations_.Topics()) {
-    queues.push_back(domain::TaskQueueName(topic));
-    queues.push_back(domain::DeadQueueName(topic));
+std::vector<QueueMonitor::WatchedQueue> QueueMonitor::Queues(
+    absl::string_view topic) const {
+  std::vector<WatchedQueue> queues;
+  if (topic.empty()) {
+    for (const char* own : {domain::kSchedulerQueue, domain::kResultsQueue,
+                            domain::kDueQueue, domain::kPoisonQueue}) {
+      queues.push_back({own, ""});
+    }
+  }
+  for (const std::string& known : registrations_.Topics()) {
+    if (!topic.empty() && known != topic) continue;
+    queues.push_back({domain::TaskQueueName(known), known});
+    queues.push_back({domain::DeadQueueName(known), known});
   }
   return queues;
+}
+
+absl::StatusOr<std::vector<amqp::QueueCounts>> QueueMonitor::ReadNow(
+    std::vector<std::string> queues, absl::Time deadline) {
+  struct Answer {
+    absl::Notification done;
+    absl::StatusOr<std::vector<amqp::QueueCounts>> counts;
+  };
+  auto answer = std::make_shared<Answer>();
+  session_.InspectQueues(
+      std::move(queues),
+      [answer](absl::StatusOr<std::vector<amqp::QueueCounts>> counts) {
+        answer->counts = std::move(counts);
+        answer->done.Notify();
+      });
+  if (!answer->done.WaitForNotificationWithDeadline(deadline)) {
+    return absl::DeadlineExceededError(
+        "scheduler: RabbitMQ did not give the queue counts in time");
+  }
+  return answer->counts;
 }
 
 void QueueMonitor::Run() {
@@ -109,10 +135,15 @@ void QueueMonitor::Run() {
       series_->Update(std::vector<amqp::QueueCounts>{});
       continue;
     }
+    std::vector<std::string> names;
+    for (WatchedQueue& watched : Queues()) {
+      names.push_back(std::move(watched.queue));
+    }
     auto answered = std::make_shared<absl::Notification>();
     session_.InspectQueues(
-        Queues(), [series = series_, answered](
-                      absl::StatusOr<std::vector<amqp::QueueCounts>> counts) {
+        std::move(names),
+        [series = series_,
+         answered](absl::StatusOr<std::vector<amqp::QueueCounts>> counts) {
           series->Update(counts);
           answered->Notify();
         });

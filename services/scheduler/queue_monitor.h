@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "libs/amqp/session.h"
@@ -43,8 +45,19 @@ class QueueMonitor {
   // Stops reading; a round still in flight changes nothing. Idempotent.
   void Shutdown();
 
-  // The queues a round reads, in order.
-  std::vector<std::string> Queues() const;
+  struct WatchedQueue {
+    std::string queue;
+    std::string topic;  // empty for ebats' own queues
+  };
+  // The queues a round reads, in order; with `topic`, only that topic's
+  // (none when the scheduler does not know it).
+  std::vector<WatchedQueue> Queues(absl::string_view topic = "") const;
+
+  // Reads `queues` from the broker now, rather than the last round's
+  // figures. UNAVAILABLE when not connected; DEADLINE_EXCEEDED when the
+  // broker has not answered by `deadline`.
+  absl::StatusOr<std::vector<amqp::QueueCounts>> ReadNow(
+      std::vector<std::string> queues, absl::Time deadline);
 
  private:
   struct Series;  // the gauges; shared with rounds still in flight

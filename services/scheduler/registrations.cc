@@ -127,23 +127,27 @@ absl::Status Registrations::EnsureTopic(const std::string& topic) {
                  outcome->status.ToString());
     return outcome->status;
   }
-  bool known;
   {
     absl::MutexLock lock(&mu_);
     declared_.insert(topic);
-    known = used_.count(topic) > 0;
   }
-  if (!known) {
-    // Only the queue monitor needs it: a failure costs no task.
-    if (absl::Status s = store_.AddTopic(topic); s.ok()) {
-      absl::MutexLock lock(&mu_);
-      used_.insert(topic);
-    } else {
-      spdlog::warn("scheduler: cannot remember topic {}: {}", topic,
-                   s.ToString());
-    }
-  }
+  RememberTopic(topic);
   return absl::OkStatus();
+}
+
+void Registrations::RememberTopic(const std::string& topic) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (used_.count(topic) > 0) return;
+  }
+  // Only the queue monitor needs it: a failure costs no task.
+  if (absl::Status s = store_.AddTopic(topic); !s.ok()) {
+    spdlog::warn("scheduler: cannot remember topic {}: {}", topic,
+                 s.ToString());
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  used_.insert(topic);
 }
 
 }  // namespace ebats::scheduler

@@ -44,9 +44,12 @@ class Registrations {
   using Matches = std::shared_ptr<const std::vector<v1::Registration>>;
   Matches Match(const std::string& event) const;
 
-  // Every registered topic and every topic a task was ever published to
-  // (remembered in the store), sorted.
+  // Every registered topic, every topic a task was ever published to and
+  // every topic a worker took (remembered in the store), sorted.
   std::vector<std::string> Topics() const;
+  // Adds `topic` to Topics() and the store's list, if new there. A store
+  // error is logged, not returned: the list serves only the queue counts.
+  void RememberTopic(const std::string& topic);
 
   // Makes sure `topic`'s queues exist before a task is published to it;
   // waits for the broker (bounded). OK when already declared.

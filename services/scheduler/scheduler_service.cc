@@ -33,6 +33,9 @@ constexpr int kReplayPage = 1000;
 // dead tasks); `replayed` counts them all.
 constexpr int kListedReplays = 10000;
 
+// ListQueues waits this long at most for the broker's counts.
+constexpr absl::Duration kQueueReadWait = absl::Seconds(10);
+
 using rpc::ToGrpcStatus;
 
 }  // namespace
@@ -294,6 +297,9 @@ grpc::Status SchedulerService::RegisterWorker(
   worker.clear_lost();
   if (absl::Status s = store_.PutWorker(worker); !s.ok())
     return ToGrpcStatus(s);
+  // So that ListQueues and the queue gauges show the topics workers take,
+  // also before any task goes to them.
+  for (const auto& topic : worker.topics()) registrations_.RememberTopic(topic);
   // Workers come and go with deployments; keep the list from growing.
   if (auto forgotten =
           store_.ForgetWorkers(worker.last_heartbeat_ms() - kForgetAfterMs);
@@ -341,6 +347,45 @@ grpc::Status SchedulerService::ListWorkers(
     if (silent_ms >= kForgetAfterMs) continue;
     if (w.lost() && !request->include_lost()) continue;
     *response->add_workers() = std::move(w);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SchedulerService::ListQueues(grpc::ServerContext* context,
+                                          const v1::ListQueuesRequest* request,
+                                          v1::ListQueuesResponse* response) {
+  if (grpc::Status denied = token_.Check(*context); !denied.ok()) return denied;
+  if (queue_monitor_ == nullptr) {
+    return ToGrpcStatus(absl::UnavailableError(
+        "scheduler.ListQueues: this scheduler does not read queue counts"));
+  }
+  std::vector<QueueMonitor::WatchedQueue> watched =
+      queue_monitor_->Queues(request->topic());
+  if (watched.empty()) {
+    return ToGrpcStatus(absl::NotFoundError(
+        absl::StrCat("scheduler.ListQueues: topic ", request->topic(),
+                     " is not known here: no registration, task or worker "
+                     "has used it")));
+  }
+  std::vector<std::string> names;
+  for (const auto& queue : watched) names.push_back(queue.queue);
+  auto counts = queue_monitor_->ReadNow(
+      std::move(names), std::min(absl::FromChrono(context->deadline()),
+                                 absl::Now() + kQueueReadWait));
+  if (!counts.ok()) {
+    return ToGrpcStatus(absl::Status(
+        counts.status().code(),
+        absl::StrCat("scheduler.ListQueues: cannot read the queues: ",
+                     counts.status().message())));
+  }
+  for (size_t i = 0; i < counts->size() && i < watched.size(); ++i) {
+    const amqp::QueueCounts& queue = (*counts)[i];
+    if (!queue.exists) continue;
+    v1::QueueInfo* info = response->add_queues();
+    info->set_queue(queue.queue);
+    info->set_topic(watched[i].topic);
+    info->set_ready_messages(queue.ready_messages);
+    info->set_consumers(queue.consumers);
   }
   return grpc::Status::OK;
 }

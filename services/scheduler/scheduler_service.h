@@ -15,6 +15,7 @@
 #include "libs/common/clock.h"
 #include "libs/rpc/security.h"
 #include "libs/store/store.h"
+#include "services/scheduler/queue_monitor.h"
 #include "services/scheduler/registrations.h"
 
 namespace ebats::scheduler {
@@ -39,6 +40,9 @@ class SchedulerService final : public v1::Scheduler::Service {
   // Every call must carry this bearer token (see rpc::TokenCheck); set before
   // the server starts.
   void set_token_check(rpc::TokenCheck check) { token_ = std::move(check); }
+  // Where ListQueues reads the queues; without one it is UNAVAILABLE. Set
+  // before the server starts; must outlive the service.
+  void set_queue_monitor(QueueMonitor* monitor) { queue_monitor_ = monitor; }
 
   grpc::Status RegisterTask(grpc::ServerContext*,
                             const v1::RegisterTaskRequest* request,
@@ -72,6 +76,9 @@ class SchedulerService final : public v1::Scheduler::Service {
   grpc::Status ListWorkers(grpc::ServerContext*,
                            const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
+  grpc::Status ListQueues(grpc::ServerContext*,
+                          const v1::ListQueuesRequest* request,
+                          v1::ListQueuesResponse* response) override;
 
  private:
   // A task marked PENDING for a replay, and the reason it was dead for.
@@ -101,6 +108,7 @@ class SchedulerService final : public v1::Scheduler::Service {
   amqp::Session& session_;
   const Clock& clock_;
   rpc::TokenCheck token_;
+  QueueMonitor* queue_monitor_ = nullptr;
 };
 
 }  // namespace ebats::scheduler

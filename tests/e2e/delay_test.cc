@@ -4,6 +4,7 @@
 // by EBATS_TEST_QUEUE_TYPE (quorum by default; CTest runs both).
 #include <cstdlib>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -537,6 +538,40 @@ TEST_F(DelayTest, EbatsctlRegisterAndCreateTaskSayWhenNoWorkerRunsTheTask) {
       EXPECT_NE(output.find(note), std::string::npos) << output;
     }
   }
+}
+
+TEST_F(DelayTest, EbatsctlQueuesShowsTasksWaitingAndWhoConsumesThem) {
+  // The in-process worker consumes "delay"; nobody consumes "unstaffed".
+  Ctl({"create-task", "unstaffed", "record"}, 0);
+  Ctl({"create-task", "unstaffed", "record"}, 0);
+  // The worker registered with the scheduler, which so knows its topic.
+  const std::regex waiting(R"(\nebats\.task\.unstaffed +2 +0\n)");
+  const std::regex consumed(R"(\nebats\.task\.delay +\d+ +1\n)");
+  std::string all;
+  ASSERT_TRUE(WaitFor([&] {
+    all = Ctl({"queues"}, 0);
+    return std::regex_search(all, waiting) && std::regex_search(all, consumed);
+  })) << all;
+  EXPECT_TRUE(
+      std::regex_search(all, std::regex(R"(queue +ready +consumers\n)")))
+      << all;
+  EXPECT_TRUE(
+      std::regex_search(all, std::regex(R"(\nebats\.scheduler +\d+ +1\n)")))
+      << all;
+  EXPECT_NE(all.find("note: no worker consumes topic unstaffed"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("topic delay;"), std::string::npos) << all;
+
+  const std::string one = Ctl({"queues", "--topic", "delay"}, 0);
+  EXPECT_NE(one.find("ebats.dead.delay"), std::string::npos) << one;
+  EXPECT_EQ(one.find("ebats.scheduler"), std::string::npos) << one;
+  EXPECT_EQ(one.find("unstaffed"), std::string::npos) << one;
+  const std::string unknown = Ctl({"queues", "--topic", "no-such-topic"}, 1);
+  EXPECT_NE(
+      unknown.find("NOT_FOUND: scheduler.ListQueues: topic no-such-topic"),
+      std::string::npos)
+      << unknown;
 }
 
 TEST_F(DelayTest, CanceledTaskNeverRunsEvenAcrossASchedulerRestart) {

@@ -351,10 +351,12 @@ TEST_F(SchedulerTest, QueueMonitorShowsTasksWaitingForAWorkerThatIsNotThere) {
   ASSERT_TRUE(restarted.Load().ok());
   EXPECT_EQ(restarted.Topics(),
             (std::vector<std::string>{"created-only", "unattended"}));
-  const std::vector<std::string> watched = monitor.Queues();
-  EXPECT_NE(std::find(watched.begin(), watched.end(),
-                      domain::TaskQueueName("created-only")),
-            watched.end());
+  const auto watched = monitor.Queues();
+  EXPECT_TRUE(std::any_of(
+      watched.begin(), watched.end(), [](const QueueMonitor::WatchedQueue& q) {
+        return q.queue == domain::TaskQueueName("created-only") &&
+               q.topic == "created-only";
+      }));
 
   // Without a broker connection there are no figures, rather than stale ones.
   monitor_session.Shutdown();
