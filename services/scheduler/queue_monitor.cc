@@ -4,7 +4,6 @@
 #include <set>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
 #include "libs/domain/broker_names.h"
 #include "libs/domain/delay_ladder.h"
 #include "prometheus/family.h"
@@ -26,9 +25,8 @@ struct QueueMonitor::Series {
                       .Help("Consumers attached to each ebats queue")
                       .Register(registry)) {}
 
+  // Only the monitor's thread calls it.
   void Update(const absl::StatusOr<std::vector<amqp::QueueCounts>>& counts) {
-    absl::MutexLock lock(&mu);
-    if (stopped) return;
     if (!counts.ok() && readable) {
       spdlog::warn("scheduler: cannot read queue depths: {}",
                    counts.status().ToString());
@@ -61,12 +59,10 @@ struct QueueMonitor::Series {
 
   prometheus::Family<prometheus::Gauge>& ready;
   prometheus::Family<prometheus::Gauge>& consumers;
-  absl::Mutex mu;
-  bool stopped ABSL_GUARDED_BY(mu) = false;
-  bool readable ABSL_GUARDED_BY(mu) = true;
+  bool readable = true;
   // queue -> (ready, consumers)
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>>
-      gauges ABSL_GUARDED_BY(mu);
+      gauges;
 };
 
 QueueMonitor::QueueMonitor(amqp::Session& session,
@@ -76,7 +72,7 @@ QueueMonitor::QueueMonitor(amqp::Session& session,
     : session_(session),
       registrations_(registrations),
       interval_(interval),
-      series_(std::make_shared<Series>(registry)) {}
+      series_(std::make_unique<Series>(registry)) {}
 
 QueueMonitor::~QueueMonitor() { Shutdown(); }
 
@@ -87,8 +83,6 @@ void QueueMonitor::Start() {
 void QueueMonitor::Shutdown() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
-  absl::MutexLock lock(&series_->mu);
-  series_->stopped = true;
 }
 
 std::vector<QueueMonitor::WatchedQueue> QueueMonitor::Queues(
@@ -109,14 +103,17 @@ std::vector<QueueMonitor::WatchedQueue> QueueMonitor::Queues(
 }
 
 absl::StatusOr<std::vector<amqp::QueueCounts>> QueueMonitor::ReadNow(
-    std::vector<std::string> queues, absl::Time deadline) {
+    const std::vector<WatchedQueue>& queues, absl::Time deadline) {
+  std::vector<std::string> names;
+  for (const WatchedQueue& queue : queues) names.push_back(queue.queue);
   struct Answer {
     absl::Notification done;
     absl::StatusOr<std::vector<amqp::QueueCounts>> counts;
   };
+  // Shared with the callback, which may run after a timed-out wait.
   auto answer = std::make_shared<Answer>();
   session_.InspectQueues(
-      std::move(queues),
+      std::move(names),
       [answer](absl::StatusOr<std::vector<amqp::QueueCounts>> counts) {
         answer->counts = std::move(counts);
         answer->done.Notify();
@@ -130,28 +127,11 @@ absl::StatusOr<std::vector<amqp::QueueCounts>> QueueMonitor::ReadNow(
 
 void QueueMonitor::Run() {
   do {
-    if (!session_.IsUp()) {
-      // Not connected (yet): no figures, and the session says why.
-      series_->Update(std::vector<amqp::QueueCounts>{});
-      continue;
-    }
-    std::vector<std::string> names;
-    for (WatchedQueue& watched : Queues()) {
-      names.push_back(std::move(watched.queue));
-    }
-    auto answered = std::make_shared<absl::Notification>();
-    session_.InspectQueues(
-        std::move(names),
-        [series = series_,
-         answered](absl::StatusOr<std::vector<amqp::QueueCounts>> counts) {
-          series->Update(counts);
-          answered->Notify();
-        });
-    // One round at a time: a broker slow to answer is not asked again
-    // before it has.
-    while (!answered->WaitForNotificationWithTimeout(interval_)) {
-      if (stop_.HasBeenNotified()) return;
-    }
+    // Not connected (yet): no figures, and the session says why. A round
+    // that outlasts the interval counts as unreadable; the next one queues
+    // behind it on the session, so rounds never pile up faster than that.
+    series_->Update(session_.IsUp() ? ReadNow(Queues(), absl::Now() + interval_)
+                                    : std::vector<amqp::QueueCounts>{});
   } while (!stop_.WaitForNotificationWithTimeout(interval_));
 }
 

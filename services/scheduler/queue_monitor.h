@@ -42,7 +42,8 @@ class QueueMonitor {
 
   // Reads the queues at once, then every `interval`, one round at a time.
   void Start();
-  // Stops reading; a round still in flight changes nothing. Idempotent.
+  // Stops reading (waits for a round in progress, at most `interval`).
+  // Idempotent.
   void Shutdown();
 
   struct WatchedQueue {
@@ -54,19 +55,19 @@ class QueueMonitor {
   std::vector<WatchedQueue> Queues(absl::string_view topic = "") const;
 
   // Reads `queues` from the broker now, rather than the last round's
-  // figures. UNAVAILABLE when not connected; DEADLINE_EXCEEDED when the
-  // broker has not answered by `deadline`.
+  // figures; one entry per queue, in order. UNAVAILABLE when not connected;
+  // DEADLINE_EXCEEDED when the broker has not answered by `deadline`.
   absl::StatusOr<std::vector<amqp::QueueCounts>> ReadNow(
-      std::vector<std::string> queues, absl::Time deadline);
+      const std::vector<WatchedQueue>& queues, absl::Time deadline);
 
  private:
-  struct Series;  // the gauges; shared with rounds still in flight
+  struct Series;  // the gauges
   void Run();
 
   amqp::Session& session_;
   const Registrations& registrations_;
   const absl::Duration interval_;
-  std::shared_ptr<Series> series_;
+  std::unique_ptr<Series> series_;
   absl::Notification stop_;
   std::thread thread_;
 };

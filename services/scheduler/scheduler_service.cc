@@ -367,11 +367,9 @@ grpc::Status SchedulerService::ListQueues(grpc::ServerContext* context,
                      " is not known here: no registration, task or worker "
                      "has used it")));
   }
-  std::vector<std::string> names;
-  for (const auto& queue : watched) names.push_back(queue.queue);
   auto counts = queue_monitor_->ReadNow(
-      std::move(names), std::min(absl::FromChrono(context->deadline()),
-                                 absl::Now() + kQueueReadWait));
+      watched, std::min(absl::FromChrono(context->deadline()),
+                        absl::Now() + kQueueReadWait));
   if (!counts.ok()) {
     return ToGrpcStatus(absl::Status(
         counts.status().code(),
