@@ -61,6 +61,9 @@ stop_all() {
 # that tail running).
 trap stop_all EXIT
 trap 'exit 130' INT TERM HUP
+# No command substitution from here on (loops count with (( ))): bash 5.2
+# can lose a Ctrl-C that arrives while it expands one, or fail to parse the
+# INT trap then ("interrupt trap: unexpected EOF", exit 2, seen in CI).
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$local_dir/rabbitmq" "$amqp_port"
 # Services in sessions of their own: Ctrl-C reaches this script only, which
@@ -71,14 +74,14 @@ setsid "$build/services/gateway/ebats-gateway" >"$logs/gateway.log" 2>&1 &
 setsid "$build/services/worker/ebats-worker" --topics=demo >"$logs/worker.log" 2>&1 &
 worker_pid=$!
 
-for _ in $(seq 1 100); do
+for ((try = 0; try < 100; try++)); do
   "$ctl" health >/dev/null 2>&1 && break
   sleep 0.2
 done
 "$ctl" health
 # The worker registers with the scheduler by itself; `register` below checks
 # that a live worker handles each task, so let it appear first.
-for _ in $(seq 1 100); do
+for ((try = 0; try < 100; try++)); do
   "$ctl" workers 2>/dev/null | grep -q "topics=demo" && break
   sleep 0.2
 done
