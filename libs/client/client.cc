@@ -1,5 +1,8 @@
 #include "libs/client/client.h"
 
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/rpc/status.h"
@@ -34,8 +37,20 @@ absl::StatusOr<Response> Client::Call(
   }
   Response response;
   grpc::Status status = (stub.*method)(&context, request, &response);
-  if (!status.ok()) return rpc::FromGrpcStatus(status);
-  return response;
+  if (status.ok()) return response;
+  absl::Status error = rpc::FromGrpcStatus(status);
+  // A call that did not get through says where it went, so that
+  // "connection refused" names the address to check.
+  if (error.code() == absl::StatusCode::kUnavailable ||
+      error.code() == absl::StatusCode::kDeadlineExceeded) {
+    const bool to_gateway = std::is_same_v<Stub, v1::EventGateway::Stub>;
+    error = absl::Status(
+        error.code(), absl::StrCat(to_gateway ? "gateway at " : "scheduler at ",
+                                   to_gateway ? options_.gateway_address
+                                              : options_.scheduler_address,
+                                   ": ", error.message()));
+  }
+  return error;
 }
 
 absl::StatusOr<v1::PublishEventResponse> Client::PublishEvent(

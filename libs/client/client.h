@@ -1,6 +1,8 @@
 // A C++ client for the ebats gRPC APIs: the gateway (publish events, create
 // tasks) and the scheduler (registrations, tasks, workers). Every call has a
-// deadline and returns absl::Status with the server's code and message.
+// deadline and returns absl::Status with the server's code and message;
+// UNAVAILABLE and DEADLINE_EXCEEDED also name the service and address
+// ("gateway at 127.0.0.1:7401: ...").
 //
 // Thread-safe; one Client can be shared by many threads. Connections are made
 // lazily, so constructing a Client never fails (unreadable TLS files make

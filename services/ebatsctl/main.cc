@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,6 +20,7 @@
 #include "libs/common/env.h"
 #include "libs/common/openssl_init.h"
 #include "libs/domain/broker_names.h"
+#include "libs/domain/registration.h"
 #include "libs/domain/task_state.h"
 #include "libs/rpc/health_client.h"
 
@@ -43,6 +45,13 @@ constexpr int kUsageError = 2;
 int Fail(const absl::Status& status) {
   std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": "
             << status.message() << "\n";
+  // The client names the address; say which flags set it.
+  if (status.code() == absl::StatusCode::kUnavailable &&
+      (absl::StrContains(status.message(), "failed to connect") ||
+       absl::StrContains(status.message(), "DNS resolution failed"))) {
+    std::cerr << "hint: --gateway and --scheduler (or EBATS_GATEWAY_ADDR, "
+                 "EBATS_SCHEDULER_ADDR) say where ebatsctl looks for them\n";
+  }
   return kServerError;
 }
 
@@ -94,6 +103,28 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name,
   return days + d;
 }
 
+// "397d16h22m18.367s": Ms() with the days counted, as --delay takes them.
+std::string Days(int64_t ms) {
+  absl::Duration rest;
+  const int64_t days =
+      absl::IDivDuration(absl::Milliseconds(ms), absl::Hours(24), &rest);
+  if (days == 0) return Ms(ms);
+  return absl::StrCat(days, "d", absl::FormatDuration(rest));
+}
+
+// A delay or retry wait: a duration no longer than the delay path reaches,
+// refused here rather than by the server in milliseconds.
+absl::StatusOr<absl::Duration> ParseDelayFlag(const std::string& name,
+                                              const std::string& text) {
+  auto delay = ParseDurationFlag(name, text);
+  if (delay.ok() && *delay > absl::Milliseconds(domain::kMaxDelayMs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " \"", text, "\" is longer than the longest ",
+                     "delay, ", Days(domain::kMaxDelayMs)));
+  }
+  return delay;
+}
+
 // The retry policy flags that `register` and `create-task` share.
 struct RetryFlags {
   std::string intervals;
@@ -130,7 +161,7 @@ absl::StatusOr<v1::RetryPolicy> RetryPolicyFromFlags(const RetryFlags& flags) {
   v1::RetryPolicy policy;
   for (absl::string_view part :
        absl::StrSplit(flags.intervals, ',', absl::SkipWhitespace())) {
-    auto interval = ParseDurationFlag("retry-intervals", std::string(part));
+    auto interval = ParseDelayFlag("retry-intervals", std::string(part));
     if (!interval.ok()) return interval.status();
     policy.add_intervals_ms(absl::ToInt64Milliseconds(*interval));
   }
@@ -146,14 +177,14 @@ absl::StatusOr<v1::RetryPolicy> RetryPolicyFromFlags(const RetryFlags& flags) {
       return absl::InvalidArgumentError(
           "give --retry-intervals or --retry-backoff, not both");
     }
-    auto initial = ParseDurationFlag("retry-backoff", flags.backoff);
+    auto initial = ParseDelayFlag("retry-backoff", flags.backoff);
     if (!initial.ok()) return initial.status();
     if (*initial < absl::Milliseconds(1))
       return absl::InvalidArgumentError("--retry-backoff must be 1ms or more");
     v1::ExponentialBackoff* exponential = policy.mutable_exponential();
     exponential->set_initial_ms(absl::ToInt64Milliseconds(*initial));
     if (!flags.backoff_max.empty()) {
-      auto max = ParseDurationFlag("retry-backoff-max", flags.backoff_max);
+      auto max = ParseDelayFlag("retry-backoff-max", flags.backoff_max);
       if (!max.ok()) return max.status();
       exponential->set_max_ms(absl::ToInt64Milliseconds(*max));
     }
@@ -442,7 +473,7 @@ int Main(int argc, char** argv) {
   client::Client client(options);
 
   if (reg->parsed()) {
-    auto delay_d = ParseDurationFlag("delay", delay);
+    auto delay_d = ParseDelayFlag("delay", delay);
     if (!delay_d.ok())
       return UsageError(std::string(delay_d.status().message()));
     v1::RegisterTaskRequest request;
@@ -514,7 +545,7 @@ int Main(int argc, char** argv) {
                 : 0;
   }
   if (create->parsed()) {
-    auto delay_d = ParseDurationFlag("delay", delay);
+    auto delay_d = ParseDelayFlag("delay", delay);
     if (!delay_d.ok())
       return UsageError(std::string(delay_d.status().message()));
     auto retry = RetryPolicyFromFlags(retry_flags);
@@ -534,6 +565,12 @@ int Main(int argc, char** argv) {
       }
       if (request.delay_ms() > 0)
         return UsageError("give --delay or --at, not both");
+      if (when - absl::Now() > absl::Milliseconds(domain::kMaxDelayMs)) {
+        return UsageError(absl::StrCat("--at \"", at,
+                                       "\" is further ahead than the longest "
+                                       "delay, ",
+                                       Days(domain::kMaxDelayMs)));
+      }
       request.set_due_time_ms(absl::ToUnixMillis(when));
     }
     auto response = client.CreateTask(request);

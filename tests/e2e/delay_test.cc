@@ -130,14 +130,15 @@ class DelayTest : public ::testing::Test {
     return last;
   }
 
-  // Runs ebatsctl against the stack; expects exit code `expected` and
-  // returns the end of its output (stdout and stderr).
-  std::string Ctl(const std::vector<std::string>& args, int expected) {
+  // Runs ebatsctl against the stack (or a `gateway` elsewhere); expects exit
+  // code `expected` and returns the end of its output (stdout and stderr).
+  std::string Ctl(const std::vector<std::string>& args, int expected,
+                  const std::string& gateway = "") {
     const std::string log =
         absl::StrCat(stack_->dir(), "/ctl-", ++ctl_runs_, ".log");
-    std::vector<std::string> argv = {EBATS_CTL_BIN, "--scheduler",
-                                     stack_->scheduler_address(), "--gateway",
-                                     stack_->gateway_address()};
+    std::vector<std::string> argv = {
+        EBATS_CTL_BIN, "--scheduler", stack_->scheduler_address(), "--gateway",
+        gateway.empty() ? stack_->gateway_address() : gateway};
     argv.insert(argv.end(), args.begin(), args.end());
     auto code = RunCommand(argv, {}, log, absl::Seconds(30));
     EXPECT_TRUE(code.ok()) << code.status();
@@ -488,6 +489,31 @@ TEST_F(DelayTest, EbatsctlCreatesDelayedTasksWithTheirRetryPolicy) {
     EXPECT_GE(runs_.Of(id)[0], done.due_time_ms()) << id;
   }
   EXPECT_EQ(stack_->client().GetTask(at)->due_time_ms(), at_ms);
+
+  // Past what the delay path reaches: refused before any call, in days.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--delay", "400d"},
+        {"--retry-intervals", "5s,398d"},
+        {"--at", absl::FormatTime(absl::RFC3339_full,
+                                  absl::Now() + absl::Hours(24 * 400),
+                                  absl::UTCTimeZone())}}) {
+    std::vector<std::string> create = {"create-task", "delay", "record"};
+    create.insert(create.end(), args.begin(), args.end());
+    const std::string too_far = Ctl(create, 2);
+    EXPECT_NE(too_far.find("than the longest delay, 397d16h22m18.367s"),
+              std::string::npos)
+        << too_far;
+  }
+  // A gateway that is not there: the error says which address was tried and
+  // which flag sets it.
+  const std::string nowhere = absl::StrCat("127.0.0.1:", FreePort());
+  const std::string refused =
+      Ctl({"create-task", "delay", "record"}, 1, nowhere);
+  EXPECT_NE(refused.find("error: UNAVAILABLE: gateway at " + nowhere + ": "),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("hint: --gateway and --scheduler"), std::string::npos)
+      << refused;
 
   const std::string both =
       Ctl({"create-task", "delay", "record", "--retry-intervals", "1s",
