@@ -362,6 +362,10 @@ TEST_F(SchedulerTest, QueueMonitorShowsTasksWaitingForAWorkerThatIsNotThere) {
   monitor_session.Shutdown();
   EXPECT_TRUE(WaitFor(
       [&] { return QueueGauge("ebats_queue_consumers", queue) == -1; }));
+  // And ListQueues' read says so at once (the RPC answers UNAVAILABLE).
+  EXPECT_EQ(
+      monitor.ReadNow(watched, absl::Now() + absl::Seconds(5)).status().code(),
+      absl::StatusCode::kUnavailable);
   monitor.Shutdown();
 }
 
