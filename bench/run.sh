@@ -50,7 +50,7 @@ pids+=($!)
   --metrics_addr=127.0.0.1:0 >"$work/gateway.log" 2>&1 &
 pids+=($!)
 ctl=("$build/services/ebatsctl/ebatsctl" --gateway=127.0.0.1:7411 --scheduler=127.0.0.1:7412)
-for _ in $(seq 1 100); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
+for ((try = 0; try < 100; try++)); do "${ctl[@]}" health >/dev/null 2>&1 && break; sleep 0.2; done
 
 # EBATS_BENCH_BIN: the load generator from another build (e.g. build-asan).
 result="$("${EBATS_BENCH_BIN:-$build/bench/ebats-bench}" --scenario="$scenario" --gateway=127.0.0.1:7411 \

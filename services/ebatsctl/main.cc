@@ -3,6 +3,8 @@
 // with the gRPC code and message, and the exit code is non-zero.
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "libs/common/env.h"
 #include "libs/common/openssl_init.h"
 #include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 #include "libs/domain/registration.h"
 #include "libs/domain/task_state.h"
 #include "libs/rpc/health_client.h"
@@ -64,6 +67,9 @@ std::string Json(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  // Zeros and empty strings too: a script reading "ready_messages" should
+  // not find it missing when it is 0.
+  options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
 }
@@ -357,6 +363,9 @@ int Main(int argc, char** argv) {
       "ebatsctl: publish events, register tasks, inspect tasks and workers of "
       "ebats"};
   app.require_subcommand(1);
+  // Global options after the subcommand too (`ebatsctl tasks --json`), as
+  // users type them; subcommands added below inherit this.
+  app.fallthrough();
   Globals g;
   app.add_option("--gateway", g.gateway,
                  "gateway address [EBATS_GATEWAY_ADDR]");
@@ -688,19 +697,44 @@ int Main(int argc, char** argv) {
       for (const auto& q : response->queues()) std::cout << Json(q) << "\n";
       return 0;
     }
-    size_t width = 5;
-    for (const auto& q : response->queues())
-      width = std::max(width, q.queue().size());
-    std::cout << absl::StrFormat("%-*s  %9s  %9s\n", width, "queue", "ready",
-                                 "consumers");
+    // The ladder's levels as one row, where the first of them comes: their
+    // sum is what a user asks, how many delayed tasks wait (--json has each).
+    std::set<std::string> levels;
+    for (int level = 0; level < domain::kLadderLevels; ++level)
+      levels.insert(domain::LadderLevelQueue(level));
+    const std::string ladder = absl::StrCat(domain::LadderLevelQueue(0), "..l",
+                                            domain::kLadderLevels - 1);
+    struct Row {
+      std::string queue;
+      int64_t ready = 0;
+      int64_t consumers = 0;
+    };
+    std::vector<Row> rows;
+    std::optional<size_t> ladder_row;
     std::vector<std::string> unattended;
     for (const auto& q : response->queues()) {
-      std::cout << absl::StrFormat("%-*s  %9d  %9d\n", width, q.queue(),
-                                   q.ready_messages(), q.consumers());
+      if (levels.count(q.queue()) > 0) {
+        if (!ladder_row) {
+          ladder_row = rows.size();
+          rows.push_back({ladder});
+        }
+        rows[*ladder_row].ready += q.ready_messages();
+        rows[*ladder_row].consumers += q.consumers();
+        continue;
+      }
+      rows.push_back({q.queue(), q.ready_messages(), q.consumers()});
       if (q.queue() == domain::TaskQueueName(q.topic()) &&
           q.ready_messages() > 0 && q.consumers() == 0) {
         unattended.push_back(q.topic());
       }
+    }
+    size_t width = 5;
+    for (const Row& row : rows) width = std::max(width, row.queue.size());
+    std::cout << absl::StrFormat("%-*s  %9s  %9s\n", width, "queue", "ready",
+                                 "consumers");
+    for (const Row& row : rows) {
+      std::cout << absl::StrFormat("%-*s  %9d  %9d\n", width, row.queue,
+                                   row.ready, row.consumers);
     }
     for (const auto& lonely : unattended) {
       std::cerr << "note: no worker consumes topic " << lonely

@@ -93,6 +93,8 @@ std::vector<QueueMonitor::WatchedQueue> QueueMonitor::Queues(
                             domain::kDueQueue, domain::kPoisonQueue}) {
       queues.push_back({own, ""});
     }
+    for (int level = 0; level < domain::kLadderLevels; ++level)
+      queues.push_back({domain::LadderLevelQueue(level), ""});
   }
   for (const std::string& known : registrations_.Topics()) {
     if (!topic.empty() && known != topic) continue;

@@ -2,9 +2,10 @@
 // each has, read from the broker every `interval`:
 //   ebats_queue_ready_messages{queue}  messages ready for a consumer
 //   ebats_queue_consumers{queue}       consumers attached
-// for the scheduler's input, ebats.results, ebats.due, ebats.poison and the
-// task and dead-letter queues of every topic the scheduler knows
-// (Registrations::Topics()).
+// for the scheduler's input, ebats.results, ebats.due, ebats.poison, the
+// delay ladder's levels (their sum is how many delayed and retrying tasks
+// wait there) and the task and dead-letter queues of every topic the
+// scheduler knows (Registrations::Topics()).
 //
 // The run-time metrics come from workers, so they cannot show tasks that no
 // worker takes: when a topic's workers are all gone its tasks pile up with

@@ -570,14 +570,26 @@ TEST_F(DelayTest, EbatsctlQueuesShowsTasksWaitingAndWhoConsumesThem) {
   // The in-process worker consumes "delay"; nobody consumes "unstaffed".
   Ctl({"create-task", "unstaffed", "record"}, 0);
   Ctl({"create-task", "unstaffed", "record"}, 0);
+  Ctl({"create-task", "unstaffed", "record", "--delay", "1h"}, 0);
   // The worker registered with the scheduler, which so knows its topic.
   const std::regex waiting(R"(\nebats\.task\.unstaffed +2 +0\n)");
   const std::regex consumed(R"(\nebats\.task\.delay +\d+ +1\n)");
+  // The ladder's levels are one row: the delayed task waits there (with
+  // those of earlier tests: the broker is shared).
+  const std::regex delayed(R"(\nebats\.delay\.l00\.\.l34 +[1-9]\d* +0\n)");
   std::string all;
   ASSERT_TRUE(WaitFor([&] {
     all = Ctl({"queues"}, 0);
-    return std::regex_search(all, waiting) && std::regex_search(all, consumed);
+    return std::regex_search(all, waiting) &&
+           std::regex_search(all, consumed) && std::regex_search(all, delayed);
   })) << all;
+  EXPECT_EQ(all.find("ebats.delay.l21"), std::string::npos) << all;
+  // --json after the subcommand, with every field, zeros included.
+  const std::string json = Ctl({"queues", "--topic", "unstaffed", "--json"}, 0);
+  EXPECT_NE(json.find(R"({"queue":"ebats.dead.unstaffed","topic":"unstaffed",)"
+                      R"("ready_messages":0,"consumers":0})"),
+            std::string::npos)
+      << json;
   EXPECT_TRUE(
       std::regex_search(all, std::regex(R"(queue +ready +consumers\n)")))
       << all;

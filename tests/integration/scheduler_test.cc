@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "libs/codec/message_codec.h"
 #include "libs/domain/broker_names.h"
+#include "libs/domain/delay_ladder.h"
 #include "libs/domain/ids.h"
 #include "libs/rpc/server.h"
 #include "libs/worker/heartbeater.h"
@@ -343,6 +344,23 @@ TEST_F(SchedulerTest, QueueMonitorShowsTasksWaitingForAWorkerThatIsNotThere) {
     return QueueGauge("ebats_queue_consumers", queue) == 1 &&
            QueueGauge("ebats_queue_ready_messages", queue) == 0;
   }));
+
+  // A task delayed by an hour waits on the ladder, and its levels are read
+  // (at least this one; the broker is shared with the binary's other tests).
+  ASSERT_TRUE(
+      Register("order_created", "unattended", "closeOrder", 3'600'000).ok());
+  PublishEvent("order_created", "{}");
+  auto on_ladder = [&] {
+    double sum = 0;
+    for (int level = 0; level < domain::kLadderLevels; ++level) {
+      sum += std::max(0.0, QueueGauge("ebats_queue_ready_messages",
+                                      domain::LadderLevelQueue(level)));
+    }
+    return sum;
+  };
+  EXPECT_TRUE(WaitFor([&] { return on_ladder() >= 1; })) << on_ladder();
+  EXPECT_EQ(QueueGauge("ebats_queue_consumers", domain::LadderLevelQueue(0)),
+            0);
 
   // A topic with tasks and no registration is watched too, also by a
   // scheduler started later on the same store.
