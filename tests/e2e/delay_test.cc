@@ -436,7 +436,11 @@ TEST_F(DelayTest, EbatsctlReplaysATopicAndSaysWhatADeadlineLeft) {
   // A deadline already past when the call starts.
   const std::string late =
       Ctl({"--timeout", "1us", "replay", "--topic", "delay"}, 1);
-  EXPECT_NE(late.find("DEADLINE_EXCEEDED"), std::string::npos) << late;
+  // It says which service did not answer in time, and where.
+  EXPECT_NE(late.find("DEADLINE_EXCEEDED: scheduler at " +
+                      stack_->scheduler_address() + ": "),
+            std::string::npos)
+      << late;
   EXPECT_NE(late.find("run the same command to replay the rest"),
             std::string::npos)
       << late;
