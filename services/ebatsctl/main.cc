@@ -302,6 +302,54 @@ void NoteWorkersWithout(client::Client& client, const std::string& topic,
   }
 }
 
+// `queues` for people: one row per queue, the ladder's levels summed in one
+// row, and a note for each topic whose tasks wait with no consumer.
+void PrintQueueTable(const v1::ListQueuesResponse& response) {
+  // The ladder's levels as one row, where the first of them comes: their
+  // sum is what a user asks, how many delayed tasks wait (--json has each).
+  std::set<std::string> levels;
+  for (int level = 0; level < domain::kLadderLevels; ++level)
+    levels.insert(domain::LadderLevelQueue(level));
+  const std::string ladder = absl::StrCat(domain::LadderLevelQueue(0), "..l",
+                                          domain::kLadderLevels - 1);
+  struct Row {
+    std::string queue;
+    int64_t ready = 0;
+    int64_t consumers = 0;
+  };
+  std::vector<Row> rows;
+  std::optional<size_t> ladder_row;
+  std::vector<std::string> unattended;
+  for (const auto& q : response.queues()) {
+    if (levels.count(q.queue()) > 0) {
+      if (!ladder_row) {
+        ladder_row = rows.size();
+        rows.push_back({ladder});
+      }
+      rows[*ladder_row].ready += q.ready_messages();
+      rows[*ladder_row].consumers += q.consumers();
+      continue;
+    }
+    rows.push_back({q.queue(), q.ready_messages(), q.consumers()});
+    if (q.queue() == domain::TaskQueueName(q.topic()) &&
+        q.ready_messages() > 0 && q.consumers() == 0) {
+      unattended.push_back(q.topic());
+    }
+  }
+  size_t width = 5;
+  for (const Row& row : rows) width = std::max(width, row.queue.size());
+  std::cout << absl::StrFormat("%-*s  %9s  %9s\n", width, "queue", "ready",
+                               "consumers");
+  for (const Row& row : rows) {
+    std::cout << absl::StrFormat("%-*s  %9d  %9d\n", width, row.queue,
+                                 row.ready, row.consumers);
+  }
+  for (const auto& lonely : unattended) {
+    std::cerr << "note: no worker consumes topic " << lonely
+              << "; its tasks wait until one does\n";
+  }
+}
+
 // Follows the tasks of `event_id` until the registrations' tasks are all
 // final or `timeout` passes. Returns the exit code.
 int WaitForEvent(client::Client& client, const Globals& g,
@@ -697,49 +745,7 @@ int Main(int argc, char** argv) {
       for (const auto& q : response->queues()) std::cout << Json(q) << "\n";
       return 0;
     }
-    // The ladder's levels as one row, where the first of them comes: their
-    // sum is what a user asks, how many delayed tasks wait (--json has each).
-    std::set<std::string> levels;
-    for (int level = 0; level < domain::kLadderLevels; ++level)
-      levels.insert(domain::LadderLevelQueue(level));
-    const std::string ladder = absl::StrCat(domain::LadderLevelQueue(0), "..l",
-                                            domain::kLadderLevels - 1);
-    struct Row {
-      std::string queue;
-      int64_t ready = 0;
-      int64_t consumers = 0;
-    };
-    std::vector<Row> rows;
-    std::optional<size_t> ladder_row;
-    std::vector<std::string> unattended;
-    for (const auto& q : response->queues()) {
-      if (levels.count(q.queue()) > 0) {
-        if (!ladder_row) {
-          ladder_row = rows.size();
-          rows.push_back({ladder});
-        }
-        rows[*ladder_row].ready += q.ready_messages();
-        rows[*ladder_row].consumers += q.consumers();
-        continue;
-      }
-      rows.push_back({q.queue(), q.ready_messages(), q.consumers()});
-      if (q.queue() == domain::TaskQueueName(q.topic()) &&
-          q.ready_messages() > 0 && q.consumers() == 0) {
-        unattended.push_back(q.topic());
-      }
-    }
-    size_t width = 5;
-    for (const Row& row : rows) width = std::max(width, row.queue.size());
-    std::cout << absl::StrFormat("%-*s  %9s  %9s\n", width, "queue", "ready",
-                                 "consumers");
-    for (const Row& row : rows) {
-      std::cout << absl::StrFormat("%-*s  %9d  %9d\n", width, row.queue,
-                                   row.ready, row.consumers);
-    }
-    for (const auto& lonely : unattended) {
-      std::cerr << "note: no worker consumes topic " << lonely
-                << "; its tasks wait until one does\n";
-    }
+    PrintQueueTable(*response);
     return 0;
   }
   if (workers->parsed()) {
