@@ -64,6 +64,7 @@ trap 'exit 130' INT TERM HUP
 # No command substitution from here on (loops count with (( ))): bash 5.2
 # can lose a Ctrl-C that arrives while it expands one, or fail to parse the
 # INT trap then ("interrupt trap: unexpected EOF", exit 2, seen in CI).
+# tests/deploy/up_script_signals_test.sh checks this.
 
 "$EBATS_ROOT/scripts/rabbitmq-local.sh" start "$local_dir/rabbitmq" "$amqp_port"
 # Services in sessions of their own: Ctrl-C reaches this script only, which
